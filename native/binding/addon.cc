@@ -1,0 +1,60 @@
+// Module entry. Per-environment state (the MappedFile constructor) lives in instance data, so the
+// addon loads in any number of worker threads at once.
+#include <napi.h>
+
+#include "../core/cpu.h"
+#include "../core/matrix_stats.h"
+#include "args.h"
+#include "errors.h"
+#include "mapped_file_wrap.h"
+#include "score_wrap.h"
+
+namespace recscore_binding {
+namespace {
+
+// matrixStats(values: Float32Array, rows, d) -> { firstNonFinite, maxRowNorm, maxAbs } [sync]
+Napi::Value MatrixStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(env, "matrixStats expects an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto values = typed_field<float>(o, "values", napi_float32_array, false, nullptr);
+  size_t rows = size_field(o, "rows", 0, false);
+  size_t d = size_field(o, "d", 0, false);
+  if (d == 0 || rows > values.length / d) throw_type_error(env, "values holds fewer than rows x d");
+  recscore::MatrixStats st = recscore::matrix_stats(values.data, rows, d);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("firstNonFinite", Napi::Number::New(env, static_cast<double>(st.first_non_finite)));
+  out.Set("maxRowNorm", Napi::Number::New(env, st.max_row_norm));
+  out.Set("maxAbs", Napi::Number::New(env, st.max_abs));
+  return out;
+}
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) {
+    mapped_file_ = Napi::Persistent(MappedFileWrap::Define(env));
+    Napi::Array isas = Napi::Array::New(env);
+    isas.Set(0u, Napi::String::New(env, "scalar"));
+    if (recscore::cpu_has_avx2_fma()) isas.Set(1u, Napi::String::New(env, "avx2"));
+    DefineAddon(exports,
+                {InstanceValue("MappedFile", mapped_file_.Value(), napi_enumerable),
+                 InstanceValue("isas", isas, napi_enumerable),
+                 InstanceValue("bestIsa", Napi::String::New(env, recscore::isa_name(recscore::best_isa())),
+                               napi_enumerable),
+                 InstanceMethod("topK", &Addon::TopK), InstanceMethod("topKAsync", &Addon::TopKAsyncM),
+                 InstanceMethod("matrixStats", &Addon::Stats)});
+  }
+
+ private:
+  Napi::Value TopK(const Napi::CallbackInfo& info) { return TopKSync(info); }
+  Napi::Value TopKAsyncM(const Napi::CallbackInfo& info) { return TopKAsync(info); }
+  Napi::Value Stats(const Napi::CallbackInfo& info) { return MatrixStats(info); }
+
+  Napi::FunctionReference mapped_file_;
+};
+
+}  // namespace
+}  // namespace recscore_binding
+
+using RecscoreAddon = recscore_binding::Addon;
+NODE_API_ADDON(RecscoreAddon)

@@ -1,0 +1,27 @@
+// Reading typed arrays and numbers out of JS option objects, with the checks the binding keeps
+// even though TypeScript validates first.
+#pragma once
+#include <napi.h>
+
+#include <cstddef>
+#include <string>
+
+namespace recscore_binding {
+
+template <typename T>
+struct View {
+  const T* data = nullptr;
+  size_t length = 0;
+};
+
+// [sync, JS thread] obj[name] as a typed array of type `type`, pinned in `pin` so its memory
+// stays valid until the reference is released. Missing/undefined/null gives an empty view when
+// optional, a TypeError otherwise.
+template <typename T>
+View<T> typed_field(const Napi::Object& obj, const char* name, napi_typedarray_type type,
+                    bool optional, Napi::ObjectReference* pin);
+
+// [sync, JS thread] obj[name] as a non-negative integer (default when absent).
+size_t size_field(const Napi::Object& obj, const char* name, size_t fallback, bool optional);
+
+}  // namespace recscore_binding

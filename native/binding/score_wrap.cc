@@ -1,0 +1,182 @@
+#include "score_wrap.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/cpu.h"
+#include "../core/errors.h"
+#include "../core/scorer.h"
+#include "args.h"
+#include "errors.h"
+
+namespace recscore_binding {
+namespace {
+
+// Everything one call needs, read on the JS thread. execute() touches nothing else.
+struct TopKBaton {
+  recscore::ScoreRequest req;
+  Napi::ObjectReference items_pin, users_pin, bias_pin, attributes_pin;
+  std::vector<int32_t> excl_offsets, excl_rows;  // copied: sorted in place
+  std::vector<int32_t> allow;
+  bool has_allow = false;
+  const uint32_t* attributes = nullptr;
+  uint32_t all = 0, any = 0, none = 0;
+  std::vector<uint64_t> eligible;
+  std::vector<int32_t> rows;
+  std::vector<float> scores;
+  CapturedError error;
+
+  void execute() {
+    try {
+      if (!excl_offsets.empty()) {
+        recscore::prepare_exclusions(excl_offsets.data(), excl_rows.data(), req.b, req.n);
+        req.excl_offsets = excl_offsets.data();
+        req.excl_rows = excl_rows.data();
+      }
+      if (has_allow || attributes) {
+        eligible = recscore::build_eligibility(req.n, has_allow ? allow.data() : nullptr,
+                                               allow.size(), attributes, all, any, none);
+        req.eligible = eligible.data();
+      }
+      rows.resize(req.b * req.k);
+      scores.resize(req.b * req.k);
+      recscore::score_topk(req, rows.data(), scores.data());
+    } catch (...) {
+      error = capture_current_exception();
+    }
+  }
+
+  Napi::Object result(Napi::Env env) const {
+    auto r = Napi::Int32Array::New(env, rows.size());
+    auto s = Napi::Float32Array::New(env, scores.size());
+    if (!rows.empty()) {
+      std::copy(rows.begin(), rows.end(), r.Data());
+      std::copy(scores.begin(), scores.end(), s.Data());
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("rows", r);
+    out.Set("scores", s);
+    return out;
+  }
+};
+
+uint32_t u32_field(const Napi::Object& o, const char* name) {
+  size_t v = size_field(o, name, 0, true);
+  if (v > 0xFFFFFFFFu) throw_type_error(o.Env(), std::string(name) + " must fit in 32 bits");
+  return static_cast<uint32_t>(v);
+}
+
+std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(env, "topK expects an options object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto bt = std::make_unique<TopKBaton>();
+  auto& r = bt->req;
+
+  auto items = typed_field<float>(o, "items", napi_float32_array, false, &bt->items_pin);
+  r.n = size_field(o, "n", 0, false);
+  r.d = size_field(o, "d", 0, false);
+  if (r.d == 0) throw_type_error(env, "d must be positive");
+  if (r.n > items.length / r.d) throw_type_error(env, "items holds fewer than n x d values");
+  r.items = items.data;
+
+  auto users = typed_field<float>(o, "users", napi_float32_array, false, &bt->users_pin);
+  if (users.length % r.d != 0) throw_type_error(env, "users length is not a multiple of d");
+  r.users = users.data;
+  r.b = users.length / r.d;
+  r.k = size_field(o, "k", 0, false);
+  if (r.k == 0 || r.k > r.n) {
+    throw make_js_error(env, {ErrorKind::kRange, "k must be in 1..n"});
+  }
+
+  auto bias = typed_field<float>(o, "bias", napi_float32_array, true, &bt->bias_pin);
+  if (bias.data && bias.length < r.n) throw_type_error(env, "bias holds fewer than n values");
+  r.bias = bias.data;
+
+  auto offs = typed_field<int32_t>(o, "exclOffsets", napi_int32_array, true, nullptr);
+  auto excl = typed_field<int32_t>(o, "exclRows", napi_int32_array, true, nullptr);
+  if (offs.data) {
+    if (offs.length != r.b + 1) throw_type_error(env, "exclOffsets must hold b + 1 entries");
+    for (size_t u = 0; u < r.b; ++u) {
+      if (offs.data[u] < 0 || offs.data[u + 1] < offs.data[u]) {
+        throw_type_error(env, "exclOffsets must be non-decreasing from 0");
+      }
+    }
+    if (offs.data[0] != 0 || static_cast<size_t>(offs.data[r.b]) != excl.length) {
+      throw_type_error(env, "exclOffsets must span exclRows exactly");
+    }
+    bt->excl_offsets.assign(offs.data, offs.data + offs.length);
+    bt->excl_rows.assign(excl.data, excl.data + excl.length);
+  }
+
+  auto allow = typed_field<int32_t>(o, "allow", napi_int32_array, true, nullptr);
+  if (allow.data) {
+    bt->has_allow = true;
+    bt->allow.assign(allow.data, allow.data + allow.length);
+  }
+  auto attrs = typed_field<uint32_t>(o, "attributes", napi_uint32_array, true, &bt->attributes_pin);
+  if (attrs.data) {
+    if (attrs.length < r.n) throw_type_error(env, "attributes holds fewer than n values");
+    bt->attributes = attrs.data;
+    bt->all = u32_field(o, "filterAll");
+    bt->any = u32_field(o, "filterAny");
+    bt->none = u32_field(o, "filterNone");
+  }
+
+  r.threads = static_cast<int>(std::min<size_t>(size_field(o, "threads", 1, true), 256));
+  Napi::Value isa = o.Get("isa");
+  r.isa = recscore::best_isa();
+  if (isa.IsString() && isa.As<Napi::String>().Utf8Value() == "scalar") r.isa = recscore::Isa::kScalar;
+  return bt;
+}
+
+class TopKWorker : public Napi::AsyncWorker {
+ public:
+  TopKWorker(Napi::Env env, std::unique_ptr<TopKBaton> baton)
+      : Napi::AsyncWorker(env, "recscore.topK"), baton_(std::move(baton)), deferred_(env) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { baton_->execute(); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (baton_->error) {
+      deferred_.Reject(make_js_error(env, baton_->error).Value());
+    } else {
+      deferred_.Resolve(baton_->result(env));
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::unique_ptr<TopKBaton> baton_;
+  Napi::Promise::Deferred deferred_;
+};
+
+}  // namespace
+
+Napi::Value TopKSync(const Napi::CallbackInfo& info) {
+  auto baton = parse(info);
+  baton->execute();
+  if (baton->error) throw make_js_error(info.Env(), baton->error);
+  return baton->result(info.Env());
+}
+
+Napi::Value TopKAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::unique_ptr<TopKBaton> baton;
+  try {
+    baton = parse(info);
+  } catch (const Napi::Error& e) {
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Reject(e.Value());
+    return d.Promise();
+  }
+  auto* worker = new TopKWorker(env, std::move(baton));
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
+
+}  // namespace recscore_binding

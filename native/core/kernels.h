@@ -1,0 +1,33 @@
+// SIMD kernels behind a run-time dispatch table. Every implementation computes a user/item dot
+// product the same way whatever the block shape it is part of: eight lane accumulators over d in
+// order, a zero-padded tail, then one fixed reduction tree. So the score of a (user, item) pair
+// does not depend on the batch size, the tile, or the thread that computed it, which is what
+// makes results identical across batch sizes and thread counts.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "cpu.h"
+
+namespace recscore {
+
+struct Kernels {
+  // [sync, any thread] out[r * ldo + j] = dot(users[r*d ..], items[j*d ..]) (+ bias[j] if bias)
+  // for r < nu (1..4) and j < ni. Rows are contiguous with stride d; unaligned pointers are fine.
+  void (*score_block)(const float* users, size_t nu, size_t d, const float* items, size_t ni,
+                      const float* bias, float* out, size_t ldo);
+  // [sync, any thread] Writes the positions i < n with s[i] > thr into idx (ascending) and
+  // returns how many there are. idx must hold n entries.
+  size_t (*select_gt)(const float* s, size_t n, float thr, uint32_t* idx);
+  Isa isa;
+};
+
+// [sync, any thread] The kernel table for an ISA; asking for AVX2 on a CPU without it returns
+// the scalar table (callers check best_isa() first when they need to know).
+const Kernels& kernels_for(Isa isa);
+
+// Implementations, one per file.
+extern const Kernels kScalarKernels;
+extern const Kernels kAvx2Kernels;
+
+}  // namespace recscore

@@ -1,0 +1,128 @@
+// AVX2 + FMA kernels. Functions carry target attributes instead of the whole file being built
+// with -mavx2, so no inline function shared with other files is ever compiled for AVX2 (which
+// could otherwise be picked by the linker and run on a CPU without it).
+#include "kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define RS_AVX2 __attribute__((target("avx2,fma")))
+#define RS_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
+
+namespace recscore {
+namespace {
+
+// Sums each of eight accumulators: element i of the result is the sum of a[i]'s lanes, always
+// through the tree ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)).
+RS_AVX2_INLINE __m256 reduce8(const __m256* a) {
+  __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+  __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+  __m256 lo = _mm256_permute2f128_ps(h0, h1, 0x20);
+  __m256 hi = _mm256_permute2f128_ps(h0, h1, 0x31);
+  return _mm256_add_ps(lo, hi);
+}
+
+RS_AVX2_INLINE __m256i tail_mask(size_t rem) {
+  alignas(32) static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(m + 8 - rem));
+}
+
+// MU users x NI items, MU * NI == 8 accumulators. x[c] are item row pointers (the caller repeats
+// the last valid row for a partial block and discards those results).
+template <int MU, int NI>
+RS_AVX2_INLINE void micro(const float* u, size_t d, const float* const* x, float* res) {
+  __m256 acc[8];
+  for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+  size_t p = 0;
+  for (; p + 8 <= d; p += 8) {
+    __m256 xv[NI];
+    for (int c = 0; c < NI; ++c) xv[c] = _mm256_loadu_ps(x[c] + p);
+    for (int r = 0; r < MU; ++r) {
+      __m256 uv = _mm256_loadu_ps(u + r * d + p);
+      for (int c = 0; c < NI; ++c) acc[r * NI + c] = _mm256_fmadd_ps(uv, xv[c], acc[r * NI + c]);
+    }
+  }
+  if (p < d) {
+    __m256i m = tail_mask(d - p);
+    __m256 xv[NI];
+    for (int c = 0; c < NI; ++c) xv[c] = _mm256_maskload_ps(x[c] + p, m);
+    for (int r = 0; r < MU; ++r) {
+      __m256 uv = _mm256_maskload_ps(u + r * d + p, m);
+      for (int c = 0; c < NI; ++c) acc[r * NI + c] = _mm256_fmadd_ps(uv, xv[c], acc[r * NI + c]);
+    }
+  }
+  _mm256_storeu_ps(res, reduce8(acc));
+}
+
+// Scores nu (== MU) users against ni items, NI items at a time.
+template <int MU, int NI>
+RS_AVX2_INLINE void block(const float* users, size_t d, const float* items, size_t ni,
+                          const float* bias, float* out, size_t ldo) {
+  alignas(32) float res[8];
+  const float* x[NI];
+  for (size_t j = 0; j < ni; j += NI) {
+    size_t valid = ni - j < static_cast<size_t>(NI) ? ni - j : static_cast<size_t>(NI);
+    for (int c = 0; c < NI; ++c) {
+      size_t jj = j + (static_cast<size_t>(c) < valid ? static_cast<size_t>(c) : valid - 1);
+      x[c] = items + jj * d;
+    }
+    micro<MU, NI>(users, d, x, res);
+    for (int r = 0; r < MU; ++r) {
+      for (size_t c = 0; c < valid; ++c) {
+        float s = res[r * NI + c];
+        out[r * ldo + j + c] = bias ? s + bias[j + c] : s;
+      }
+    }
+  }
+}
+
+RS_AVX2 void score_block_avx2(const float* users, size_t nu, size_t d, const float* items,
+                              size_t ni, const float* bias, float* out, size_t ldo) {
+  switch (nu) {
+    case 4:
+      block<4, 2>(users, d, items, ni, bias, out, ldo);
+      break;
+    case 3:
+      block<2, 4>(users, d, items, ni, bias, out, ldo);
+      block<1, 8>(users + 2 * d, d, items, ni, bias, out + 2 * ldo, ldo);
+      break;
+    case 2:
+      block<2, 4>(users, d, items, ni, bias, out, ldo);
+      break;
+    case 1:
+      block<1, 8>(users, d, items, ni, bias, out, ldo);
+      break;
+    default:
+      break;
+  }
+}
+
+RS_AVX2 size_t select_gt_avx2(const float* s, size_t n, float thr, uint32_t* idx) {
+  size_t c = 0;
+  size_t i = 0;
+  const __m256 t = _mm256_set1_ps(thr);
+  for (; i + 8 <= n; i += 8) {
+    unsigned m = static_cast<unsigned>(
+        _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + i), t, _CMP_GT_OQ)));
+    while (m) {
+      idx[c++] = static_cast<uint32_t>(i) + static_cast<uint32_t>(__builtin_ctz(m));
+      m &= m - 1;
+    }
+  }
+  for (; i < n; ++i) {
+    if (s[i] > thr) idx[c++] = static_cast<uint32_t>(i);
+  }
+  return c;
+}
+
+}  // namespace
+
+const Kernels kAvx2Kernels = {score_block_avx2, select_gt_avx2, Isa::kAvx2};
+
+}  // namespace recscore
+
+#else  // not x86: the table exists so that callers link; kernels_for() never returns it.
+namespace recscore {
+const Kernels kAvx2Kernels = {nullptr, nullptr, Isa::kScalar};
+}
+#endif

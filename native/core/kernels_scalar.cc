@@ -1,0 +1,44 @@
+// Portable fallback. Mirrors the AVX2 kernel's arithmetic structure (8 lanes, same reduction
+// tree) without fused multiply-add; built with -ffp-contract=off so the compiler keeps it so.
+#include <algorithm>
+
+#include "kernels.h"
+
+namespace recscore {
+namespace {
+
+float dot_scalar(const float* u, const float* x, size_t d) {
+  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t p = 0;
+  for (; p + 8 <= d; p += 8) {
+    for (int l = 0; l < 8; ++l) lane[l] += u[p + l] * x[p + l];
+  }
+  for (int l = 0; p + l < d; ++l) lane[l] += u[p + l] * x[p + l];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+void score_block_scalar(const float* users, size_t nu, size_t d, const float* items, size_t ni,
+                        const float* bias, float* out, size_t ldo) {
+  for (size_t r = 0; r < nu; ++r) {
+    const float* u = users + r * d;
+    for (size_t j = 0; j < ni; ++j) {
+      float s = dot_scalar(u, items + j * d, d);
+      out[r * ldo + j] = bias ? s + bias[j] : s;
+    }
+  }
+}
+
+size_t select_gt_scalar(const float* s, size_t n, float thr, uint32_t* idx) {
+  size_t c = 0;
+  for (size_t i = 0; i < n; ++i) {
+    idx[c] = static_cast<uint32_t>(i);
+    c += s[i] > thr ? 1 : 0;
+  }
+  return c;
+}
+
+}  // namespace
+
+const Kernels kScalarKernels = {score_block_scalar, select_gt_scalar, Isa::kScalar};
+
+}  // namespace recscore

@@ -1,0 +1,227 @@
+/**
+ * The catalogue file format, version 1 (documented in docs/catalogue-format.md).
+ *
+ *   offset 0   8 bytes   magic "RSCATLG\0"
+ *          8   u32 LE    format version (1)
+ *         12   u32 LE    header length H in bytes
+ *         16   u32 LE    CRC-32 of the header bytes
+ *         20   u32 LE    reserved, 0
+ *         24   H bytes   header: a msgpack map (see CatalogueHeader)
+ *              zeros     up to dataOffset, a multiple of 64
+ *  dataOffset  N*d*4     the matrix, float32 little-endian, row-major
+ *
+ * The matrix is memory-mapped by the addon, so opening does not read it; the header carries the
+ * CRC-32 of the matrix bytes, checked on open unless the caller opts out.
+ */
+import { open as openFile, rename, unlink } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
+
+import { pack, unpack } from 'msgpackr';
+
+import { FormatError } from './errors.js';
+
+export const MAGIC = Buffer.from('RSCATLG\0', 'latin1');
+export const FORMAT_VERSION = 1;
+const PREFIX_BYTES = 24;
+const ALIGN = 64;
+/** Header size above which a file is taken to be corrupt rather than read into memory. */
+const MAX_HEADER_BYTES = 1 << 30;
+
+export type StoredIds =
+  | { kind: 'int'; data: Uint8Array } // float64 LE, one per row
+  | { kind: 'mixed'; values: Array<string | number> };
+
+export interface CatalogueHeader {
+  format: 'recscore-catalogue';
+  dtype: 'float32';
+  count: number;
+  dim: number;
+  dataOffset: number;
+  dataBytes: number;
+  checksum: { algorithm: 'crc32'; value: number };
+  maxRowNorm: number;
+  ids: StoredIds | null;
+  bias: Uint8Array | null; // float32 LE
+  attributes: Uint8Array | null; // uint32 LE
+  createdBy: string;
+}
+
+export interface CatalogueContent {
+  vectors: Float32Array;
+  count: number;
+  dim: number;
+  ids: ReadonlyArray<string | number> | null;
+  bias: Float32Array | null;
+  attributes: Uint32Array | null;
+  maxRowNorm: number;
+}
+
+const CRC_CHUNK = 16 << 20;
+
+/** CRC-32 of bytes, in chunks that yield to the event loop between them. */
+export async function crc32Chunked(bytes: Uint8Array): Promise<number> {
+  let c = 0;
+  for (let o = 0; o < bytes.byteLength; o += CRC_CHUNK) {
+    c = crc32(bytes.subarray(o, Math.min(bytes.byteLength, o + CRC_CHUNK)), c);
+    if (o + CRC_CHUNK < bytes.byteLength) await new Promise<void>((r) => setImmediate(r));
+  }
+  return c;
+}
+
+function bytesOf(a: Float32Array | Uint32Array | Float64Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function assertLittleEndian(): void {
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+    throw new Error('recscore catalogue files are little-endian; this machine is big-endian');
+  }
+}
+
+export function encodeIds(ids: ReadonlyArray<string | number> | null): StoredIds | null {
+  if (!ids) return null;
+  if (ids.every((v) => typeof v === 'number')) {
+    return { kind: 'int', data: bytesOf(Float64Array.from(ids as number[])) };
+  }
+  return { kind: 'mixed', values: Array.from(ids) };
+}
+
+/** Writes the file atomically: to a temporary name beside it, then renamed over `path`. */
+export async function writeCatalogueFile(path: string, c: CatalogueContent, version: string): Promise<void> {
+  assertLittleEndian();
+  const dataBytes = c.count * c.dim * 4;
+  const matrix = new Uint8Array(c.vectors.buffer, c.vectors.byteOffset, dataBytes);
+  const checksum = await crc32Chunked(matrix);
+  const header: CatalogueHeader = {
+    format: 'recscore-catalogue',
+    dtype: 'float32',
+    count: c.count,
+    dim: c.dim,
+    dataOffset: 0,
+    dataBytes,
+    checksum: { algorithm: 'crc32', value: checksum },
+    maxRowNorm: c.maxRowNorm,
+    ids: encodeIds(c.ids),
+    bias: c.bias ? bytesOf(c.bias) : null,
+    attributes: c.attributes ? bytesOf(c.attributes) : null,
+    createdBy: `recscore ${version}`,
+  };
+  // dataOffset is part of the header it follows: repack until the offset covers the header.
+  let headerBytes = pack(header);
+  while (PREFIX_BYTES + headerBytes.length > header.dataOffset) {
+    header.dataOffset = Math.ceil((PREFIX_BYTES + headerBytes.length) / ALIGN) * ALIGN;
+    headerBytes = pack(header);
+  }
+  const prefix = Buffer.alloc(header.dataOffset);
+  MAGIC.copy(prefix, 0);
+  prefix.writeUInt32LE(FORMAT_VERSION, 8);
+  prefix.writeUInt32LE(headerBytes.length, 12);
+  prefix.writeUInt32LE(crc32(headerBytes), 16);
+  prefix.writeUInt32LE(0, 20);
+  headerBytes.copy(prefix, PREFIX_BYTES);
+
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const fh = await openFile(tmp, 'w');
+  try {
+    await fh.write(prefix, 0, prefix.length, 0);
+    let pos = prefix.length;
+    for (let o = 0; o < matrix.byteLength; o += CRC_CHUNK) {
+      const chunk = matrix.subarray(o, Math.min(matrix.byteLength, o + CRC_CHUNK));
+      await fh.write(chunk, 0, chunk.byteLength, pos);
+      pos += chunk.byteLength;
+    }
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await fh.close();
+  await rename(tmp, path);
+}
+
+export interface ParsedHeader {
+  header: CatalogueHeader;
+  fileSize: number;
+}
+
+function fail(path: string, msg: string): never {
+  throw new FormatError(path, msg);
+}
+
+/** Reads and validates the prefix and header; checks the file size against them. */
+export async function readCatalogueHeader(path: string): Promise<ParsedHeader> {
+  assertLittleEndian();
+  const fh = await openFile(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size < PREFIX_BYTES) fail(path, `not a recscore catalogue (only ${size} bytes)`);
+    const prefix = Buffer.alloc(PREFIX_BYTES);
+    await fh.read(prefix, 0, PREFIX_BYTES, 0);
+    if (!prefix.subarray(0, 8).equals(MAGIC)) fail(path, 'not a recscore catalogue (bad magic)');
+    const version = prefix.readUInt32LE(8);
+    if (version !== FORMAT_VERSION) {
+      fail(path, `catalogue format version ${version} is not supported (this recscore reads ${FORMAT_VERSION})`);
+    }
+    const hlen = prefix.readUInt32LE(12);
+    if (hlen === 0 || hlen > MAX_HEADER_BYTES || PREFIX_BYTES + hlen > size) {
+      fail(path, `truncated or corrupt: header length ${hlen} does not fit in a ${size}-byte file`);
+    }
+    const hbytes = Buffer.alloc(hlen);
+    await fh.read(hbytes, 0, hlen, PREFIX_BYTES);
+    if (crc32(hbytes) !== prefix.readUInt32LE(16)) fail(path, 'corrupt: header checksum mismatch');
+    let h: CatalogueHeader;
+    try {
+      h = unpack(hbytes) as CatalogueHeader;
+    } catch (e) {
+      fail(path, `corrupt header: ${(e as Error).message}`);
+    }
+    validateHeader(path, h, size);
+    return { header: h, fileSize: size };
+  } finally {
+    await fh.close();
+  }
+}
+
+function validateHeader(path: string, h: CatalogueHeader, size: number): void {
+  if (typeof h !== 'object' || h === null || h.format !== 'recscore-catalogue') fail(path, 'corrupt header');
+  if (h.dtype !== 'float32') fail(path, `dtype ${String(h.dtype)} is not supported`);
+  const int = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  if (!int(h.count) || h.count === 0) fail(path, `corrupt header: count ${String(h.count)}`);
+  if (!int(h.dim) || h.dim === 0) fail(path, `corrupt header: dim ${String(h.dim)}`);
+  if (!int(h.dataOffset) || h.dataOffset % ALIGN !== 0) fail(path, 'corrupt header: dataOffset');
+  if (h.dataBytes !== h.count * h.dim * 4) fail(path, 'corrupt header: dataBytes does not match count x dim');
+  const expected = h.dataOffset + h.dataBytes;
+  if (size < expected) fail(path, `truncated: expected ${expected} bytes, found ${size}`);
+  if (size > expected) fail(path, `corrupt: expected ${expected} bytes, found ${size} (trailing data)`);
+  if (h.checksum?.algorithm !== 'crc32' || !int(h.checksum.value)) fail(path, 'corrupt header: checksum');
+  if (h.bias && h.bias.byteLength !== h.count * 4) fail(path, 'corrupt header: bias length');
+  if (h.attributes && h.attributes.byteLength !== h.count * 4) fail(path, 'corrupt header: attributes length');
+  if (h.ids) {
+    const n = h.ids.kind === 'int' ? h.ids.data.byteLength / 8 : h.ids.kind === 'mixed' ? h.ids.values.length : -1;
+    if (n !== h.count) fail(path, 'corrupt header: ids length');
+  }
+}
+
+/** Copies msgpack binary into a fresh, aligned typed array. */
+export function copyFloat32(b: Uint8Array): Float32Array {
+  const out = new Float32Array(b.byteLength / 4);
+  new Uint8Array(out.buffer).set(b);
+  return out;
+}
+
+export function copyUint32(b: Uint8Array): Uint32Array {
+  const out = new Uint32Array(b.byteLength / 4);
+  new Uint8Array(out.buffer).set(b);
+  return out;
+}
+
+export function decodeIds(ids: StoredIds | null): Array<string | number> | null {
+  if (!ids) return null;
+  if (ids.kind === 'int') {
+    const f = new Float64Array(ids.data.byteLength / 8);
+    new Uint8Array(f.buffer).set(ids.data);
+    return Array.from(f);
+  }
+  return ids.values;
+}

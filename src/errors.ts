@@ -1,0 +1,80 @@
+/**
+ * Error classes with a stable `code`. Argument problems are TypeErrors or RangeErrors, so code
+ * that checks `instanceof TypeError` keeps working; all of them also carry `code` for routing.
+ */
+
+export type ErrorCode =
+  | 'ERR_RECSCORE_INVALID_ARGUMENT'
+  | 'ERR_RECSCORE_OUT_OF_RANGE'
+  | 'ERR_RECSCORE_FORMAT'
+  | 'ERR_RECSCORE_NATIVE_LOAD'
+  | 'ERR_RECSCORE_NATIVE'
+  | 'ERR_CLOSED';
+
+/** A value has the wrong type or shape (`options.k must be a positive integer, got 1.5`). */
+export class InvalidArgumentError extends TypeError {
+  readonly code = 'ERR_RECSCORE_INVALID_ARGUMENT' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidArgumentError';
+  }
+}
+
+/** A value has the right type but is outside what is allowed (ids, rows, sizes). */
+export class OutOfRangeError extends RangeError {
+  readonly code = 'ERR_RECSCORE_OUT_OF_RANGE' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutOfRangeError';
+  }
+}
+
+/** A file is not a valid recscore catalogue / .npy file: wrong magic, truncated, corrupt. */
+export class FormatError extends Error {
+  readonly code = 'ERR_RECSCORE_FORMAT' as const;
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = 'FormatError';
+    this.path = path;
+  }
+}
+
+/** The native addon could not be loaded; the message lists every place that was tried. */
+export class NativeLoadError extends Error {
+  readonly code = 'ERR_RECSCORE_NATIVE_LOAD' as const;
+  readonly tried: readonly string[];
+  constructor(message: string, tried: readonly string[]) {
+    super(message);
+    this.name = 'NativeLoadError';
+    this.tried = tried;
+  }
+}
+
+/** The object was closed; it accepts no more calls. */
+export class ClosedError extends Error {
+  readonly code = 'ERR_CLOSED' as const;
+  constructor(what: string) {
+    super(`${what} is closed`);
+    this.name = 'ClosedError';
+  }
+}
+
+/** Any other failure reported by native code (an OS error, an internal invariant). */
+export class NativeError extends Error {
+  readonly code = 'ERR_RECSCORE_NATIVE' as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'NativeError';
+  }
+}
+
+/** Re-types an error thrown by the addon (which carries a binding-level `code`). */
+export function fromNative(e: unknown): Error {
+  if (!(e instanceof Error)) return new NativeError(String(e));
+  const code = (e as { code?: unknown }).code;
+  if (code === 'ERR_INVALID_ARG') return new InvalidArgumentError(e.message);
+  if (code === 'ERR_OUT_OF_RANGE') return new OutOfRangeError(e.message);
+  if (code === 'ERR_SYSTEM' || code === 'ERR_NATIVE') return new NativeError(e.message, { cause: e });
+  return e;
+}

@@ -1,0 +1,29 @@
+export { Catalogue } from './catalogue.js';
+export type {
+  AttributeFilter,
+  CatalogueOptions,
+  ItemId,
+  NpyOptions,
+  OpenOptions,
+  TopKOptions,
+  TopKResult,
+} from './catalogue.js';
+export {
+  ClosedError,
+  FormatError,
+  InvalidArgumentError,
+  NativeError,
+  NativeLoadError,
+  OutOfRangeError,
+} from './errors.js';
+export type { ErrorCode } from './errors.js';
+export type { Isa } from './native.js';
+export { VERSION } from './version.js';
+
+import { native } from './native.js';
+
+/** What the native addon was built with and what this CPU runs. */
+export function nativeInfo(): { isas: string[]; bestIsa: string } {
+  const n = native();
+  return { isas: [...n.isas], bestIsa: n.bestIsa };
+}

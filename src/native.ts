@@ -1,0 +1,113 @@
+/**
+ * The one loader of the native addon. It looks in a fixed list of places and, when none holds a
+ * loadable binary, throws a NativeLoadError that lists them all and says how to build it.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { NativeLoadError } from './errors.js';
+
+export type Isa = 'avx2' | 'scalar';
+
+export interface NativeTopKArgs {
+  items: Float32Array;
+  n: number;
+  d: number;
+  users: Float32Array;
+  k: number;
+  bias?: Float32Array;
+  exclOffsets?: Int32Array;
+  exclRows?: Int32Array;
+  allow?: Int32Array;
+  attributes?: Uint32Array;
+  filterAll?: number;
+  filterAny?: number;
+  filterNone?: number;
+  threads?: number;
+  isa?: Isa;
+}
+
+export interface NativeTopKResult {
+  rows: Int32Array;
+  scores: Float32Array;
+}
+
+export interface NativeMappedFile {
+  readonly buffer: ArrayBuffer;
+  readonly size: number;
+  close(): void;
+}
+
+export interface NativeAddon {
+  readonly isas: Isa[];
+  readonly bestIsa: Isa;
+  readonly MappedFile: new (path: string) => NativeMappedFile;
+  topK(args: NativeTopKArgs): NativeTopKResult;
+  topKAsync(args: NativeTopKArgs): Promise<NativeTopKResult>;
+  matrixStats(args: { values: Float32Array; rows: number; d: number }): {
+    firstNonFinite: number;
+    maxRowNorm: number;
+    maxAbs: number;
+  };
+}
+
+function moduleDir(): string {
+  // tsup shims import.meta.url in the CommonJS build.
+  return dirname(fileURLToPath(import.meta.url));
+}
+
+/** The package root: the nearest folder upwards whose package.json is recscore's. */
+export function packageRoot(): string {
+  let dir = moduleDir();
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'recscore') return dir;
+      } catch {
+        // not ours; keep looking
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) return moduleDir();
+    dir = up;
+  }
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads (once per thread) and returns the addon. */
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const root = packageRoot();
+  const candidates = [
+    ...(process.env.RECSCORE_NATIVE ? [process.env.RECSCORE_NATIVE] : []),
+    join(root, 'build', 'Release', 'recscore.node'),
+    join(root, 'build', 'Debug', 'recscore.node'),
+    join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'recscore.node'),
+  ];
+  const req = createRequire(join(root, 'package.json'));
+  const problems: string[] = [];
+  for (const file of candidates) {
+    if (!existsSync(file)) {
+      problems.push(`  ${file} (not found)`);
+      continue;
+    }
+    try {
+      cached = req(file) as NativeAddon;
+      return cached;
+    } catch (e) {
+      problems.push(`  ${file} (failed to load: ${(e as Error).message})`);
+    }
+  }
+  throw new NativeLoadError(
+    'recscore: the native addon could not be loaded. Looked in:\n' +
+      problems.join('\n') +
+      '\nBuild it in the package folder with `npm run build:native` (cmake-js, needs cmake and a ' +
+      'C++17 compiler) or `npm run build:native:gyp` (node-gyp), or point RECSCORE_NATIVE at a ' +
+      'recscore.node file.',
+    candidates,
+  );
+}
