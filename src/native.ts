@@ -51,6 +51,8 @@ export interface NativeAddon {
     maxRowNorm: number;
     maxAbs: number;
   };
+  /** Memory read bandwidth in GB/s over `values` (benchmarks). */
+  readBandwidth(args: { values: Float32Array; threads?: number; reps?: number }): number;
 }
 
 function moduleDir(): string {

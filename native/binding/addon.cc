@@ -2,6 +2,7 @@
 // addon loads in any number of worker threads at once.
 #include <napi.h>
 
+#include "../core/bandwidth.h"
 #include "../core/cpu.h"
 #include "../core/matrix_stats.h"
 #include "args.h"
@@ -29,6 +30,20 @@ Napi::Value MatrixStats(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// readBandwidth({ values: Float32Array, threads, reps }) -> GB/s [sync; benchmarks only]
+Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(env, "readBandwidth expects an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto values = typed_field<float>(o, "values", napi_float32_array, false, nullptr);
+  size_t threads = size_field(o, "threads", 1, true);
+  size_t reps = size_field(o, "reps", 5, true);
+  double gbs = recscore::read_bandwidth_gbs(values.data, values.length,
+                                            static_cast<int>(std::min<size_t>(threads, 256)),
+                                            static_cast<int>(std::min<size_t>(reps, 1000)));
+  return Napi::Number::New(env, gbs);
+}
+
 class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports) {
@@ -42,13 +57,15 @@ class Addon : public Napi::Addon<Addon> {
                  InstanceValue("bestIsa", Napi::String::New(env, recscore::isa_name(recscore::best_isa())),
                                napi_enumerable),
                  InstanceMethod("topK", &Addon::TopK), InstanceMethod("topKAsync", &Addon::TopKAsyncM),
-                 InstanceMethod("matrixStats", &Addon::Stats)});
+                 InstanceMethod("matrixStats", &Addon::Stats),
+                 InstanceMethod("readBandwidth", &Addon::Bandwidth)});
   }
 
  private:
   Napi::Value TopK(const Napi::CallbackInfo& info) { return TopKSync(info); }
   Napi::Value TopKAsyncM(const Napi::CallbackInfo& info) { return TopKAsync(info); }
   Napi::Value Stats(const Napi::CallbackInfo& info) { return MatrixStats(info); }
+  Napi::Value Bandwidth(const Napi::CallbackInfo& info) { return ReadBandwidth(info); }
 
   Napi::FunctionReference mapped_file_;
 };

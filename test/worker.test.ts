@@ -1,0 +1,70 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { Catalogue } from '../src/index.js';
+import { randomMatrix } from './helpers.js';
+
+const dist = new URL('../dist/index.cjs', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'recscore-worker-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// Each worker loads the addon itself (its own Node-API environment), maps the same catalogue
+// file, wraps the same shared matrix, and scores; all of them at once.
+const workerCode = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { Catalogue } = require(workerData.dist);
+(async () => {
+  const { path, shared, dim, users, k } = workerData;
+  const mapped = await Catalogue.open(path);
+  const inMemory = Catalogue.fromVectors(shared, { dim });
+  const results = [];
+  for (let i = 0; i < 5; i++) {
+    results.push(mapped.topK(users, { k, threads: 1 }));
+    results.push(await mapped.topKAsync(users, { k }));
+    results.push(inMemory.topK(users, { k, threads: 1 }));
+  }
+  await mapped.close();
+  parentPort.postMessage(results);
+})().catch((e) => { throw e; });
+`;
+
+function runWorker(data: object): Promise<Array<{ k: number; rows: Int32Array; scores: Float32Array }>> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(workerCode, { eval: true, workerData: data });
+    w.once('message', resolve);
+    w.once('error', reject);
+    w.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`worker exited with ${code}`));
+    });
+  });
+}
+
+describe('the addon in worker threads', () => {
+  it('loads and scores in several workers at once, each result equal to the main thread', async () => {
+    expect(existsSync(dist), `${dist} is missing: npm install builds it (npm run build)`).toBe(true);
+    const dim = 24;
+    const items = randomMatrix(30_000, dim, 61);
+    const cat = Catalogue.fromVectors(items, { dim });
+    const path = join(dir, 'w.rsc');
+    await cat.save(path);
+    const users = randomMatrix(6, dim, 62);
+    const expected = cat.topK(users, { k: 12 });
+    const shared = cat._vectors; // a SharedArrayBuffer view: workers see it without a copy
+    expect(shared.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const all = await Promise.all(
+      Array.from({ length: 4 }, () => runWorker({ dist, path, shared, dim, users, k: 12 })),
+    );
+    for (const results of all) {
+      expect(results).toHaveLength(15);
+      for (const r of results) {
+        expect(r.k).toBe(12);
+        expect(r.rows).toEqual(expected.rows);
+        expect(r.scores).toEqual(expected.scores);
+      }
+    }
+  });
+});
