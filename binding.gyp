@@ -14,8 +14,12 @@
         "native/core/matrix_stats.cc",
         "native/core/mapped_file.cc",
         "native/core/bandwidth.cc",
+        "native/core/gemm.cc",
+        "native/core/rnn_model.cc",
+        "native/core/rnn_encoder.cc",
         "native/binding/addon.cc",
         "native/binding/args.cc",
+        "native/binding/encoder_wrap.cc",
         "native/binding/errors.cc",
         "native/binding/mapped_file_wrap.cc",
         "native/binding/score_wrap.cc"

@@ -7,6 +7,8 @@ export type ErrorCode =
   | 'ERR_RECSCORE_INVALID_ARGUMENT'
   | 'ERR_RECSCORE_OUT_OF_RANGE'
   | 'ERR_RECSCORE_FORMAT'
+  | 'ERR_RECSCORE_MODEL'
+  | 'ERR_RECSCORE_UNSUPPORTED_MODEL'
   | 'ERR_RECSCORE_NATIVE_LOAD'
   | 'ERR_RECSCORE_NATIVE'
   | 'ERR_CLOSED';
@@ -37,6 +39,24 @@ export class FormatError extends Error {
     super(`${path}: ${message}`);
     this.name = 'FormatError';
     this.path = path;
+  }
+}
+
+/** A model file is not a usable encoder: not ONNX, truncated, wrong input dtype or output shape. */
+export class ModelError extends Error {
+  readonly code = 'ERR_RECSCORE_MODEL' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelError';
+  }
+}
+
+/** `backend: 'native'` was asked for a model the native kernels cannot run; says why. */
+export class UnsupportedModelError extends Error {
+  readonly code = 'ERR_RECSCORE_UNSUPPORTED_MODEL' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsupportedModelError';
   }
 }
 

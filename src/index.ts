@@ -8,13 +8,17 @@ export type {
   TopKOptions,
   TopKResult,
 } from './catalogue.js';
+export { Encoder, EncoderState } from './encoder.js';
+export type { EncoderBackend, EncoderLoadOptions } from './encoder.js';
 export {
   ClosedError,
   FormatError,
   InvalidArgumentError,
+  ModelError,
   NativeError,
   NativeLoadError,
   OutOfRangeError,
+  UnsupportedModelError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { Isa } from './native.js';

@@ -1,4 +1,4 @@
-// Module entry. Per-environment state (the MappedFile constructor) lives in instance data, so the
+// Module entry. Per-environment state (the class constructors) lives in instance data, so the
 // addon loads in any number of worker threads at once.
 #include <napi.h>
 
@@ -6,6 +6,7 @@
 #include "../core/cpu.h"
 #include "../core/matrix_stats.h"
 #include "args.h"
+#include "encoder_wrap.h"
 #include "errors.h"
 #include "mapped_file_wrap.h"
 #include "score_wrap.h"
@@ -48,11 +49,13 @@ class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports) {
     mapped_file_ = Napi::Persistent(MappedFileWrap::Define(env));
+    encoder_ = Napi::Persistent(EncoderWrap::Define(env));
     Napi::Array isas = Napi::Array::New(env);
     isas.Set(0u, Napi::String::New(env, "scalar"));
     if (recscore::cpu_has_avx2_fma()) isas.Set(1u, Napi::String::New(env, "avx2"));
     DefineAddon(exports,
                 {InstanceValue("MappedFile", mapped_file_.Value(), napi_enumerable),
+                 InstanceValue("NativeEncoder", encoder_.Value(), napi_enumerable),
                  InstanceValue("isas", isas, napi_enumerable),
                  InstanceValue("bestIsa", Napi::String::New(env, recscore::isa_name(recscore::best_isa())),
                                napi_enumerable),
@@ -68,6 +71,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Bandwidth(const Napi::CallbackInfo& info) { return ReadBandwidth(info); }
 
   Napi::FunctionReference mapped_file_;
+  Napi::FunctionReference encoder_;
 };
 
 }  // namespace

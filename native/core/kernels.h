@@ -19,6 +19,10 @@ struct Kernels {
   // [sync, any thread] Writes the positions i < n with s[i] > thr into idx (ascending) and
   // returns how many there are. idx must hold n entries.
   size_t (*select_gt)(const float* s, size_t n, float thr, uint32_t* idx);
+  // [sync, any thread] In place: v[i] = 1 / (1 + exp(-v[i])), and v[i] = tanh(v[i]); absolute
+  // error below 1e-6 over the whole float range (the encoder's gate activations).
+  void (*sigmoid)(float* v, size_t n);
+  void (*tanh)(float* v, size_t n);
   Isa isa;
 };
 

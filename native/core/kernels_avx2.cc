@@ -115,14 +115,69 @@ RS_AVX2 size_t select_gt_avx2(const float* s, size_t n, float thr, uint32_t* idx
   return c;
 }
 
+// exp(x) for float32 lanes (Cephes' expf: range reduction by ln 2 and a degree-5 polynomial;
+// about 1 ulp). Inputs are clamped to the range where the result is a finite float.
+RS_AVX2_INLINE __m256 exp256(__m256 x) {
+  x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.3365447504f));
+  __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
+  fx = _mm256_floor_ps(fx);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+  __m256i n = _mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127));
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(n, 23)));
+}
+
+RS_AVX2_INLINE __m256 sigmoid256(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  return _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+// tanh(x) = sign(x) (1 - e) / (1 + e) with e = exp(-2|x|): no overflow, no cancellation near 0
+// beyond float32's own rounding.
+RS_AVX2_INLINE __m256 tanh256(__m256 x) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  __m256 ax = _mm256_andnot_ps(sign, x);
+  __m256 e = exp256(_mm256_mul_ps(ax, _mm256_set1_ps(-2.0f)));
+  __m256 t = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+  return _mm256_or_ps(t, _mm256_and_ps(sign, x));
+}
+
+RS_AVX2 void sigmoid_avx2(float* v, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(v + i, sigmoid256(_mm256_loadu_ps(v + i)));
+  if (i < n) {
+    __m256i m = tail_mask(n - i);
+    _mm256_maskstore_ps(v + i, m, sigmoid256(_mm256_maskload_ps(v + i, m)));
+  }
+}
+
+RS_AVX2 void tanh_avx2(float* v, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(v + i, tanh256(_mm256_loadu_ps(v + i)));
+  if (i < n) {
+    __m256i m = tail_mask(n - i);
+    _mm256_maskstore_ps(v + i, m, tanh256(_mm256_maskload_ps(v + i, m)));
+  }
+}
+
 }  // namespace
 
-const Kernels kAvx2Kernels = {score_block_avx2, select_gt_avx2, Isa::kAvx2};
+const Kernels kAvx2Kernels = {score_block_avx2, select_gt_avx2, sigmoid_avx2, tanh_avx2,
+                              Isa::kAvx2};
 
 }  // namespace recscore
 
 #else  // not x86: the table exists so that callers link; kernels_for() never returns it.
 namespace recscore {
-const Kernels kAvx2Kernels = {nullptr, nullptr, Isa::kScalar};
+const Kernels kAvx2Kernels = {nullptr, nullptr, nullptr, nullptr, Isa::kScalar};
 }
 #endif

@@ -1,6 +1,7 @@
 // Portable fallback. Mirrors the AVX2 kernel's arithmetic structure (8 lanes, same reduction
 // tree) without fused multiply-add; built with -ffp-contract=off so the compiler keeps it so.
 #include <algorithm>
+#include <cmath>
 
 #include "kernels.h"
 
@@ -37,8 +38,17 @@ size_t select_gt_scalar(const float* s, size_t n, float thr, uint32_t* idx) {
   return c;
 }
 
+void sigmoid_scalar(float* v, size_t n) {
+  for (size_t i = 0; i < n; ++i) v[i] = 1.0f / (1.0f + std::exp(-v[i]));
+}
+
+void tanh_scalar(float* v, size_t n) {
+  for (size_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
+}
+
 }  // namespace
 
-const Kernels kScalarKernels = {score_block_scalar, select_gt_scalar, Isa::kScalar};
+const Kernels kScalarKernels = {score_block_scalar, select_gt_scalar, sigmoid_scalar, tanh_scalar,
+                                Isa::kScalar};
 
 }  // namespace recscore

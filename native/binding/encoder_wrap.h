@@ -1,0 +1,29 @@
+// Encoder as a JS class over recscore::EncoderModel: built from a lowered plan (plain objects and
+// typed arrays, copied in), then encode/step synchronously or on the libuv pool.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "../core/rnn_model.h"
+
+namespace recscore_binding {
+
+class EncoderWrap : public Napi::ObjectWrap<EncoderWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit EncoderWrap(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Encode(const Napi::CallbackInfo& info);       // [sync]
+  Napi::Value EncodeAsync(const Napi::CallbackInfo& info);  // [async]
+  Napi::Value Step(const Napi::CallbackInfo& info);         // [sync]
+  Napi::Value StepAsync(const Napi::CallbackInfo& info);    // [async]
+  Napi::Value Output(const Napi::CallbackInfo& info);       // [sync]
+  Napi::Value Info(const Napi::CallbackInfo& info);
+
+  // Immutable once built; async work holds its own reference.
+  std::shared_ptr<const recscore::EncoderModel> model_;
+};
+
+}  // namespace recscore_binding

@@ -1,0 +1,184 @@
+/**
+ * Reading ONNX models with onnx-proto: the graph, its initializers as typed arrays (raw, typed
+ * fields or external-data files), and attribute values.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
+
+import { onnx } from 'onnx-proto';
+
+import { ModelError } from '../errors.js';
+
+type Long = { toNumber(): number };
+export const num = (v: number | Long | null | undefined): number =>
+  v === null || v === undefined ? 0 : typeof v === 'number' ? v : v.toNumber();
+
+export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'other';
+
+/** A constant tensor: floats as Float32Array, everything else as plain numbers. */
+export interface Tensor {
+  dtype: DType;
+  dims: number[];
+  data: Float32Array | number[];
+}
+
+export function size(dims: readonly number[]): number {
+  return dims.reduce((a, b) => a * b, 1);
+}
+
+const ELEM: Record<number, DType> = {
+  [onnx.TensorProto.DataType.FLOAT]: 'float32',
+  [onnx.TensorProto.DataType.DOUBLE]: 'float64',
+  [onnx.TensorProto.DataType.INT64]: 'int64',
+  [onnx.TensorProto.DataType.INT32]: 'int32',
+  [onnx.TensorProto.DataType.BOOL]: 'bool',
+};
+
+export function dtypeOf(elemType: number | null | undefined): DType {
+  return ELEM[elemType ?? 0] ?? 'other';
+}
+
+export interface LoadedModel {
+  graph: onnx.IGraphProto;
+  opset: number;
+  /** The bytes of the model, for onnxruntime (external data resolved relative to `dir`). */
+  bytes: Uint8Array;
+  dir: string | null;
+  path: string | null;
+}
+
+/** Parses an ONNX file or buffer. Throws ModelError for anything that is not an ONNX model. */
+export function loadModel(source: string | Uint8Array): LoadedModel {
+  const path = typeof source === 'string' ? source : null;
+  let bytes: Uint8Array;
+  if (typeof source === 'string') {
+    bytes = readFileSync(source);
+  } else {
+    bytes = source;
+  }
+  const where = path ?? 'model bytes';
+  let model: onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new ModelError(`${where}: not an ONNX model (${(e as Error).message})`);
+  }
+  if (!model.graph || !model.graph.node || model.graph.node.length === 0) {
+    throw new ModelError(`${where}: not an ONNX model (no graph)`);
+  }
+  const opset = Math.max(0, ...(model.opsetImport ?? []).filter((o) => !o.domain).map((o) => num(o.version)));
+  return { graph: model.graph, opset, bytes, dir: path ? dirname(path) : null, path };
+}
+
+function externalBytes(t: onnx.ITensorProto, dir: string | null, where: string): Uint8Array {
+  const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+  const location = kv.get('location');
+  if (!location) throw new ModelError(`${where}: tensor ${t.name}: external data without a location`);
+  if (!dir) throw new ModelError(`${where}: tensor ${t.name} keeps its data in ${location}; load the model from a path, not bytes`);
+  if (isAbsolute(location) || normalize(location).startsWith('..')) {
+    throw new ModelError(`${where}: tensor ${t.name}: external data location ${location} is outside the model's folder`);
+  }
+  const file = join(dir, location);
+  let data: Buffer;
+  try {
+    data = readFileSync(file);
+  } catch (e) {
+    throw new ModelError(`${where}: tensor ${t.name}: cannot read external data ${file}: ${(e as Error).message}`);
+  }
+  const offset = Number(kv.get('offset') ?? 0);
+  const length = kv.has('length') ? Number(kv.get('length')) : data.length - offset;
+  if (!(offset >= 0 && length >= 0 && offset + length <= data.length)) {
+    throw new ModelError(`${where}: tensor ${t.name}: external data ${file} is truncated`);
+  }
+  return data.subarray(offset, offset + length);
+}
+
+/** An initializer or Constant value as a Tensor. */
+export function tensorOf(t: onnx.ITensorProto, dir: string | null, where: string): Tensor {
+  const dims = (t.dims ?? []).map(num);
+  const dtype = dtypeOf(t.dataType);
+  const n = size(dims);
+  let raw: Uint8Array | null = null;
+  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) raw = externalBytes(t, dir, where);
+  else if (t.rawData && t.rawData.length > 0) raw = t.rawData;
+  const bad = (): never => {
+    throw new ModelError(`${where}: tensor ${t.name} holds the wrong amount of data for shape [${dims.join(', ')}]`);
+  };
+  if (dtype === 'float32') {
+    let data: Float32Array;
+    if (raw) {
+      if (raw.byteLength !== n * 4) bad();
+      data = new Float32Array(n);
+      new Uint8Array(data.buffer).set(raw);
+    } else {
+      data = Float32Array.from(t.floatData ?? []);
+      if (data.length !== n) bad();
+    }
+    return { dtype, dims, data };
+  }
+  if (dtype === 'int64' || dtype === 'int32' || dtype === 'bool' || dtype === 'float64') {
+    let data: number[];
+    if (raw) {
+      const width = dtype === 'int64' || dtype === 'float64' ? 8 : dtype === 'int32' ? 4 : 1;
+      if (raw.byteLength !== n * width) bad();
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      data = new Array<number>(n);
+      for (let i = 0; i < n; i++) {
+        data[i] =
+          dtype === 'int64'
+            ? Number(view.getBigInt64(i * 8, true))
+            : dtype === 'float64'
+              ? view.getFloat64(i * 8, true)
+              : dtype === 'int32'
+                ? view.getInt32(i * 4, true)
+                : view.getUint8(i);
+      }
+    } else if (dtype === 'int64') {
+      data = (t.int64Data ?? []).map(num);
+    } else if (dtype === 'float64') {
+      data = (t.doubleData ?? []).slice();
+    } else {
+      data = (t.int32Data ?? []).slice();
+    }
+    if (data.length !== n) bad();
+    return { dtype, dims, data };
+  }
+  return { dtype: 'other', dims, data: [] };
+}
+
+export type AttrValue = number | string | number[] | Tensor | null;
+
+export function attributes(node: onnx.INodeProto, dir: string | null, where: string): Map<string, AttrValue> {
+  const m = new Map<string, AttrValue>();
+  for (const a of node.attribute ?? []) {
+    const T = onnx.AttributeProto.AttributeType;
+    let v: AttrValue = null;
+    switch (a.type) {
+      case T.FLOAT:
+        v = a.f ?? 0;
+        break;
+      case T.INT:
+        v = num(a.i);
+        break;
+      case T.STRING:
+        v = Buffer.from(a.s ?? new Uint8Array()).toString('utf8');
+        break;
+      case T.FLOATS:
+        v = (a.floats ?? []).slice();
+        break;
+      case T.INTS:
+        v = (a.ints ?? []).map(num);
+        break;
+      case T.STRINGS:
+        v = (a.strings ?? []).map((s) => Buffer.from(s).toString('utf8')) as unknown as number[];
+        break;
+      case T.TENSOR:
+        v = a.t ? tensorOf(a.t, dir, where) : null;
+        break;
+      default:
+        v = null;
+    }
+    m.set(a.name ?? '', v);
+  }
+  return m;
+}
