@@ -165,7 +165,9 @@ export class Encoder {
     } else {
       reason = 'the onnxruntime backend was requested';
     }
-    const ort = (await import('onnxruntime-node')) as OrtModule;
+    // CommonJS package: its API hangs off the default export when imported from ESM.
+    const mod = (await import('onnxruntime-node')) as OrtModule & { default?: OrtModule };
+    const ort = mod.default ?? mod;
     let session: OrtSession;
     try {
       const so = { intraOpNumThreads: threads, graphOptimizationLevel: 'all' as const };

@@ -88,14 +88,14 @@ describe('Encoder.step', () => {
       // at a time with their own state instead.
       for (const h of hs) {
         const st = enc.initialState(1);
-        let v = new Float32Array(0);
+        let v: Float32Array = new Float32Array(0);
         for (const id of h) v = await enc.step(st, [id]);
         expect(v).toEqual(await enc.encode([h]));
       }
       // Several users in one state, all stepped together with the same-length prefixes.
       const st = enc.initialState(hs.length);
       const prefix = Math.min(...hs.map((h) => h.length));
-      let v = new Float32Array(0);
+      let v: Float32Array = new Float32Array(0);
       for (let p = 0; p < prefix; p++) v = enc.stepSync(st, hs.map((h) => h[p]));
       expect(v).toEqual(await enc.encode(hs.map((h) => h.slice(0, prefix))));
       expect(await enc.output(st)).toEqual(v);

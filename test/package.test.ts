@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { VERSION } from '../src/index.js';
 
 const root = new URL('..', import.meta.url).pathname;
-const node = (args: string[], cwd = root): string => execFileSync(process.execPath, args, { cwd, encoding: 'utf8' });
+const node = (args: string[], cwd = root, env: NodeJS.ProcessEnv = process.env): string =>
+  execFileSync(process.execPath, args, { cwd, encoding: 'utf8', env });
 
 describe('the package', () => {
   it('works through ESM import', () => {
@@ -18,6 +19,15 @@ describe('the package', () => {
       "import { Catalogue, nativeInfo } from 'recscore'; const c = Catalogue.fromVectors(new Float32Array([1,0, 0,1, 1,1]), { dim: 2 }); const r = c.topK(new Float32Array([1, 0.5]), { k: 2 }); console.log(JSON.stringify([Array.from(r.rows), nativeInfo().isas.includes('scalar')]));",
     ]);
     expect(JSON.parse(out)).toEqual([[2, 0], true]);
+  });
+
+  it('loads and runs an encoder through ESM import (CommonJS dependencies interoperate)', () => {
+    const out = node([
+      '--input-type=module',
+      '-e',
+      "import { Encoder } from 'recscore'; for (const backend of ['native', 'onnxruntime']) { const e = await Encoder.load('models/fixtures/lstm1_bf_ylast_tanh.onnx', { backend }); const v = await e.encode([[1, 2, 3]]); console.log(e.backend, v.length); }",
+    ]);
+    expect(out.trim().split('\n')).toEqual(['native 6', 'onnxruntime 6']);
   });
 
   it('works through CommonJS require', () => {
@@ -54,6 +64,7 @@ describe('the package', () => {
           "try { require('./dist/index.cjs').nativeInfo(); console.log('loaded?'); } catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message, tried: e.tried })); }",
         ],
         dir,
+        { ...process.env, RECSCORE_NATIVE: '' },
       );
       const err = JSON.parse(out) as { name: string; code: string; message: string; tried: string[] };
       expect(err.name).toBe('NativeLoadError');

@@ -3,6 +3,8 @@
 // could otherwise be picked by the linker and run on a CPU without it).
 #include "kernels.h"
 
+#include <cstring>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
@@ -22,17 +24,24 @@ RS_AVX2_INLINE __m256 reduce8(const __m256* a) {
   return _mm256_add_ps(lo, hi);
 }
 
+// The same tree for four accumulators: element i (i < 4) of the result is a[i]'s lane sum.
+RS_AVX2_INLINE __m128 reduce4(const __m256* a) {
+  __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
 RS_AVX2_INLINE __m256i tail_mask(size_t rem) {
   alignas(32) static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(m + 8 - rem));
 }
 
-// MU users x NI items, MU * NI == 8 accumulators. x[c] are item row pointers (the caller repeats
+// MU users x NI items, MU * NI == 8 or 12 accumulators. x[c] are item row pointers (the caller repeats
 // the last valid row for a partial block and discards those results).
 template <int MU, int NI>
 RS_AVX2_INLINE void micro(const float* u, size_t d, const float* const* x, float* res) {
-  __m256 acc[8];
-  for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+  constexpr int A = MU * NI;
+  __m256 acc[A];
+  for (int i = 0; i < A; ++i) acc[i] = _mm256_setzero_ps();
   size_t p = 0;
   for (; p + 8 <= d; p += 8) {
     __m256 xv[NI];
@@ -52,13 +61,14 @@ RS_AVX2_INLINE void micro(const float* u, size_t d, const float* const* x, float
     }
   }
   _mm256_storeu_ps(res, reduce8(acc));
+  if (A == 12) _mm_storeu_ps(res + 8, reduce4(acc + 8));
 }
 
 // Scores nu (== MU) users against ni items, NI items at a time.
 template <int MU, int NI>
 RS_AVX2_INLINE void block(const float* users, size_t d, const float* items, size_t ni,
                           const float* bias, float* out, size_t ldo) {
-  alignas(32) float res[8];
+  alignas(32) float res[12];
   const float* x[NI];
   for (size_t j = 0; j < ni; j += NI) {
     size_t valid = ni - j < static_cast<size_t>(NI) ? ni - j : static_cast<size_t>(NI);
@@ -67,11 +77,15 @@ RS_AVX2_INLINE void block(const float* users, size_t d, const float* items, size
       x[c] = items + jj * d;
     }
     micro<MU, NI>(users, d, x, res);
-    for (int r = 0; r < MU; ++r) {
-      for (size_t c = 0; c < valid; ++c) {
-        float s = res[r * NI + c];
-        out[r * ldo + j + c] = bias ? s + bias[j + c] : s;
+    if (bias) {
+      for (int r = 0; r < MU; ++r) {
+        for (int c = 0; c < NI; ++c) res[r * NI + c] += bias[j + (static_cast<size_t>(c) < valid ? c : 0)];
       }
+    }
+    if (valid == static_cast<size_t>(NI)) {
+      for (int r = 0; r < MU; ++r) std::memcpy(out + r * ldo + j, res + r * NI, NI * sizeof(float));
+    } else {
+      for (int r = 0; r < MU; ++r) std::memcpy(out + r * ldo + j, res + r * NI, valid * sizeof(float));
     }
   }
 }
@@ -80,7 +94,7 @@ RS_AVX2 void score_block_avx2(const float* users, size_t nu, size_t d, const flo
                               size_t ni, const float* bias, float* out, size_t ldo) {
   switch (nu) {
     case 4:
-      block<4, 2>(users, d, items, ni, bias, out, ldo);
+      block<4, 3>(users, d, items, ni, bias, out, ldo);
       break;
     case 3:
       block<2, 4>(users, d, items, ni, bias, out, ldo);

@@ -275,15 +275,18 @@ void rnn_encode(const EncoderModel& m, Isa isa, const int32_t* ids, const int32_
       check_id(ids[p], m.vocab, u, static_cast<size_t>(p - offsets[u]));
     }
   }
-  const size_t chunks = (b + kChunkRows - 1) / kChunkRows;
-  const size_t nthreads = std::min<size_t>(static_cast<size_t>(std::max(1, threads)), chunks);
+  // Rows are independent: split them so every thread gets work, at most kChunkRows at a time.
+  const size_t want = static_cast<size_t>(std::max(1, threads));
+  const size_t chunk_rows = std::max<size_t>(1, std::min(kChunkRows, (b + want - 1) / want));
+  const size_t chunks = (b + chunk_rows - 1) / chunk_rows;
+  const size_t nthreads = std::min(want, chunks);
   std::atomic<size_t> next{0};
   std::vector<std::exception_ptr> errors(nthreads);
   auto work = [&](size_t t) {
     try {
       for (size_t c = next++; c < chunks; c = next++) {
         std::vector<size_t> rows;
-        for (size_t u = c * kChunkRows; u < std::min(b, (c + 1) * kChunkRows); ++u) rows.push_back(u);
+        for (size_t u = c * chunk_rows; u < std::min(b, (c + 1) * chunk_rows); ++u) rows.push_back(u);
         encode_chunk(m, k, ids, offsets, std::move(rows), out);
       }
     } catch (...) {

@@ -5,9 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 
-import { onnx } from 'onnx-proto';
+import onnxProto from 'onnx-proto';
+import type { onnx as P } from 'onnx-proto';
 
 import { ModelError } from '../errors.js';
+
+// onnx-proto is CommonJS: take the namespace from its default export (ESM and CJS builds alike).
+const { onnx } = onnxProto;
 
 type Long = { toNumber(): number };
 export const num = (v: number | Long | null | undefined): number =>
@@ -39,7 +43,7 @@ export function dtypeOf(elemType: number | null | undefined): DType {
 }
 
 export interface LoadedModel {
-  graph: onnx.IGraphProto;
+  graph: P.IGraphProto;
   opset: number;
   /** The bytes of the model, for onnxruntime (external data resolved relative to `dir`). */
   bytes: Uint8Array;
@@ -57,7 +61,7 @@ export function loadModel(source: string | Uint8Array): LoadedModel {
     bytes = source;
   }
   const where = path ?? 'model bytes';
-  let model: onnx.ModelProto;
+  let model: P.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (e) {
@@ -70,7 +74,7 @@ export function loadModel(source: string | Uint8Array): LoadedModel {
   return { graph: model.graph, opset, bytes, dir: path ? dirname(path) : null, path };
 }
 
-function externalBytes(t: onnx.ITensorProto, dir: string | null, where: string): Uint8Array {
+function externalBytes(t: P.ITensorProto, dir: string | null, where: string): Uint8Array {
   const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
   const location = kv.get('location');
   if (!location) throw new ModelError(`${where}: tensor ${t.name}: external data without a location`);
@@ -94,7 +98,7 @@ function externalBytes(t: onnx.ITensorProto, dir: string | null, where: string):
 }
 
 /** An initializer or Constant value as a Tensor. */
-export function tensorOf(t: onnx.ITensorProto, dir: string | null, where: string): Tensor {
+export function tensorOf(t: P.ITensorProto, dir: string | null, where: string): Tensor {
   const dims = (t.dims ?? []).map(num);
   const dtype = dtypeOf(t.dataType);
   const n = size(dims);
@@ -148,7 +152,7 @@ export function tensorOf(t: onnx.ITensorProto, dir: string | null, where: string
 
 export type AttrValue = number | string | number[] | Tensor | null;
 
-export function attributes(node: onnx.INodeProto, dir: string | null, where: string): Map<string, AttrValue> {
+export function attributes(node: P.INodeProto, dir: string | null, where: string): Map<string, AttrValue> {
   const m = new Map<string, AttrValue>();
   for (const a of node.attribute ?? []) {
     const T = onnx.AttributeProto.AttributeType;
