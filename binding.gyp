@@ -17,6 +17,7 @@
         "native/core/gemm.cc",
         "native/core/rnn_model.cc",
         "native/core/rnn_encoder.cc",
+        "native/core/thread_team.cc",
         "native/binding/addon.cc",
         "native/binding/args.cc",
         "native/binding/encoder_wrap.cc",

@@ -156,6 +156,7 @@ export class Encoder {
           handle = new (native() as unknown as { NativeEncoder: new (p: object) => NativeEncoderHandle }).NativeEncoder({
             ...plan,
             foldBytes,
+            threads,
           });
         } catch (e) {
           throw fromNative(e);

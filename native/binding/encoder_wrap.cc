@@ -126,8 +126,8 @@ std::shared_ptr<EncoderModel> parse_model(const Napi::Object& o) {
 // Arguments of encode, read on the JS thread.
 struct EncodeBaton {
   std::shared_ptr<const EncoderModel> model;
+  std::shared_ptr<recscore::ThreadTeam> team;
   std::vector<int32_t> ids, offsets;
-  int threads = 1;
   recscore::Isa isa = recscore::Isa::kAvx2;
   std::vector<float> out;
   CapturedError error;
@@ -135,7 +135,7 @@ struct EncodeBaton {
     try {
       const size_t b = offsets.empty() ? 0 : offsets.size() - 1;
       out.assign(b * model->out_dim(), 0.f);
-      recscore::rnn_encode(*model, isa, ids.data(), offsets.data(), b, threads, out.data());
+      recscore::rnn_encode(*model, isa, ids.data(), offsets.data(), b, team.get(), out.data());
     } catch (...) {
       error = capture_current_exception();
     }
@@ -144,6 +144,7 @@ struct EncodeBaton {
 
 struct StepBaton {
   std::shared_ptr<const EncoderModel> model;
+  std::shared_ptr<recscore::ThreadTeam> team;
   std::vector<float> state;  // a copy: written back to the caller's array only on success
   std::vector<int32_t> ids;
   Napi::ObjectReference state_pin;
@@ -154,7 +155,7 @@ struct StepBaton {
   void execute() {
     try {
       out.assign(ids.size() * model->out_dim(), 0.f);
-      recscore::rnn_step(*model, isa, state.data(), ids.data(), ids.size(), out.data());
+      recscore::rnn_step(*model, isa, state.data(), ids.data(), ids.size(), team.get(), out.data());
     } catch (...) {
       error = capture_current_exception();
     }
@@ -167,13 +168,13 @@ Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& v) {
   return a;
 }
 
-std::unique_ptr<EncodeBaton> parse_encode(const Napi::CallbackInfo& info,
-                                          const std::shared_ptr<const EncoderModel>& model) {
+std::unique_ptr<EncodeBaton> parse_encode(const Napi::CallbackInfo& info, const EncoderWrap::Shared& sh) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(env, "encode expects an object");
   Napi::Object o = info[0].As<Napi::Object>();
   auto bt = std::make_unique<EncodeBaton>();
-  bt->model = model;
+  bt->model = sh.model;
+  bt->team = sh.team;
   auto ids = typed_field<int32_t>(o, "ids", napi_int32_array, false, nullptr);
   auto offs = typed_field<int32_t>(o, "offsets", napi_int32_array, false, nullptr);
   if (offs.length < 1 || offs.data[0] != 0 || static_cast<size_t>(offs.data[offs.length - 1]) != ids.length) {
@@ -184,18 +185,18 @@ std::unique_ptr<EncodeBaton> parse_encode(const Napi::CallbackInfo& info,
   }
   bt->ids.assign(ids.data, ids.data + ids.length);
   bt->offsets.assign(offs.data, offs.data + offs.length);
-  bt->threads = static_cast<int>(std::min<size_t>(size_field(o, "threads", 1, true), 256));
   bt->isa = isa_of(o);
   return bt;
 }
 
-std::unique_ptr<StepBaton> parse_step(const Napi::CallbackInfo& info,
-                                      const std::shared_ptr<const EncoderModel>& model) {
+std::unique_ptr<StepBaton> parse_step(const Napi::CallbackInfo& info, const EncoderWrap::Shared& sh) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(env, "step expects an object");
   Napi::Object o = info[0].As<Napi::Object>();
   auto bt = std::make_unique<StepBaton>();
-  bt->model = model;
+  bt->model = sh.model;
+  bt->team = sh.team;
+  const auto& model = sh.model;
   Napi::Value sv = o.Get("state");
   auto st = typed_field<float>(o, "state", napi_float32_array, false, nullptr);
   auto ids = typed_field<int32_t>(o, "ids", napi_int32_array, false, nullptr);
@@ -239,8 +240,8 @@ void BatonWorker<StepBaton>::OnOK() {
 }
 
 template <typename Baton, typename Parse>
-Napi::Value run_async(const Napi::CallbackInfo& info, const std::shared_ptr<const EncoderModel>& m,
-                      Parse parse, const char* name) {
+Napi::Value run_async(const Napi::CallbackInfo& info, const EncoderWrap::Shared& m, Parse parse,
+                      const char* name) {
   Napi::Env env = info.Env();
   std::unique_ptr<Baton> bt;
   try {
@@ -271,7 +272,10 @@ Napi::Function EncoderWrap::Define(Napi::Env env) {
 EncoderWrap::EncoderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EncoderWrap>(info) {
   if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(info.Env(), "NativeEncoder expects a plan");
   try {
-    model_ = parse_model(info[0].As<Napi::Object>());
+    Napi::Object plan = info[0].As<Napi::Object>();
+    shared_.model = parse_model(plan);
+    size_t threads = std::min<size_t>(size_field(plan, "threads", 1, true), 256);
+    if (threads > 1) shared_.team = std::make_shared<recscore::ThreadTeam>(threads - 1);
   } catch (const Napi::Error&) {
     throw;
   } catch (...) {
@@ -280,18 +284,18 @@ EncoderWrap::EncoderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Enco
 }
 
 Napi::Value EncoderWrap::Encode(const Napi::CallbackInfo& info) {
-  auto bt = parse_encode(info, model_);
+  auto bt = parse_encode(info, shared_);
   bt->execute();
   if (bt->error) throw make_js_error(info.Env(), bt->error);
   return to_js(info.Env(), bt->out);
 }
 
 Napi::Value EncoderWrap::EncodeAsync(const Napi::CallbackInfo& info) {
-  return run_async<EncodeBaton>(info, model_, parse_encode, "recscore.encode");
+  return run_async<EncodeBaton>(info, shared_, parse_encode, "recscore.encode");
 }
 
 Napi::Value EncoderWrap::Step(const Napi::CallbackInfo& info) {
-  auto bt = parse_step(info, model_);
+  auto bt = parse_step(info, shared_);
   bt->execute();
   if (bt->error) throw make_js_error(info.Env(), bt->error);
   std::copy(bt->state.begin(), bt->state.end(), bt->state_dst);
@@ -299,7 +303,7 @@ Napi::Value EncoderWrap::Step(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EncoderWrap::StepAsync(const Napi::CallbackInfo& info) {
-  return run_async<StepBaton>(info, model_, parse_step, "recscore.step");
+  return run_async<StepBaton>(info, shared_, parse_step, "recscore.step");
 }
 
 Napi::Value EncoderWrap::Output(const Napi::CallbackInfo& info) {
@@ -307,11 +311,11 @@ Napi::Value EncoderWrap::Output(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(env, "output expects an object");
   Napi::Object o = info[0].As<Napi::Object>();
   auto st = typed_field<float>(o, "state", napi_float32_array, false, nullptr);
-  const size_t ss = model_->state_size();
+  const size_t ss = shared_.model->state_size();
   if (ss == 0 || st.length % ss != 0) throw_type_error(env, "state has the wrong size");
-  std::vector<float> out(st.length / ss * model_->out_dim());
+  std::vector<float> out(st.length / ss * shared_.model->out_dim());
   try {
-    recscore::rnn_output(*model_, isa_of(o), st.data, st.length / ss, out.data());
+    recscore::rnn_output(*shared_.model, isa_of(o), st.data, st.length / ss, out.data());
   } catch (...) {
     throw make_js_error(env, capture_current_exception());
   }
@@ -321,11 +325,11 @@ Napi::Value EncoderWrap::Output(const Napi::CallbackInfo& info) {
 Napi::Value EncoderWrap::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  o.Set("outDim", Napi::Number::New(env, static_cast<double>(model_->out_dim())));
-  o.Set("stateSize", Napi::Number::New(env, static_cast<double>(model_->state_size())));
-  o.Set("unidirectional", Napi::Boolean::New(env, model_->unidirectional()));
-  o.Set("folded", Napi::Boolean::New(env, !model_->layers[0].dirs[0].table.empty()));
-  o.Set("vocab", Napi::Number::New(env, static_cast<double>(model_->vocab)));
+  o.Set("outDim", Napi::Number::New(env, static_cast<double>(shared_.model->out_dim())));
+  o.Set("stateSize", Napi::Number::New(env, static_cast<double>(shared_.model->state_size())));
+  o.Set("unidirectional", Napi::Boolean::New(env, shared_.model->unidirectional()));
+  o.Set("folded", Napi::Boolean::New(env, !shared_.model->layers[0].dirs[0].table.empty()));
+  o.Set("vocab", Napi::Number::New(env, static_cast<double>(shared_.model->vocab)));
   return o;
 }
 

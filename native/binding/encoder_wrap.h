@@ -6,11 +6,18 @@
 #include <memory>
 
 #include "../core/rnn_model.h"
+#include "../core/thread_team.h"
 
 namespace recscore_binding {
 
 class EncoderWrap : public Napi::ObjectWrap<EncoderWrap> {
  public:
+  // What async work shares with the wrapper: both live until the last user lets go.
+  struct Shared {
+    std::shared_ptr<const recscore::EncoderModel> model;
+    std::shared_ptr<recscore::ThreadTeam> team;  // null for one thread
+  };
+
   static Napi::Function Define(Napi::Env env);
   explicit EncoderWrap(const Napi::CallbackInfo& info);
 
@@ -22,8 +29,7 @@ class EncoderWrap : public Napi::ObjectWrap<EncoderWrap> {
   Napi::Value Output(const Napi::CallbackInfo& info);       // [sync]
   Napi::Value Info(const Napi::CallbackInfo& info);
 
-  // Immutable once built; async work holds its own reference.
-  std::shared_ptr<const recscore::EncoderModel> model_;
+  Shared shared_;
 };
 
 }  // namespace recscore_binding

@@ -4,9 +4,7 @@
 #include <atomic>
 #include <cstring>
 #include <exception>
-#include <numeric>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "errors.h"
@@ -18,110 +16,131 @@ namespace {
 
 constexpr size_t kChunkRows = 64;  // rows encoded together: bounds memory, keeps data in cache
 
-// Pre-activations x (input projection + biases) and r (recurrent projection) of one row, in
-// ONNX gate order; updates c and h in place. scratch holds 4H floats.
-void lstm_cell(const Kernels& k, const RnnLayer& L, const RnnDirection& d, const float* x,
-               const float* r, float* c, float* h, float* scratch) {
-  const size_t H = L.hidden;
-  float* gi = scratch;
-  float* go = scratch + H;
-  float* gf = scratch + 2 * H;
-  float* gc = scratch + 3 * H;
-  for (size_t q = 0; q < 4 * H; ++q) scratch[q] = x[q] + r[q];
-  const float* P = d.peep.empty() ? nullptr : d.peep.data();
-  if (P) {
-    for (size_t q = 0; q < H; ++q) {
-      gi[q] += P[q] * c[q];
-      gf[q] += P[2 * H + q] * c[q];
-    }
+// One member's share of a parallel region. Units [u0, u1) of each layer are its own in
+// unit-parallel work; `sync` is a barrier of all members (a no-op alone).
+struct Par {
+  size_t t = 0, nt = 1;
+  ThreadTeam* team = nullptr;
+  void sync() const {
+    if (nt > 1) team->barrier();
   }
-  const float clip = L.clip;
-  if (clip > 0) {
-    for (size_t q = 0; q < H; ++q) {
-      gi[q] = std::min(clip, std::max(-clip, gi[q]));
-      gf[q] = std::min(clip, std::max(-clip, gf[q]));
-      gc[q] = std::min(clip, std::max(-clip, gc[q]));
-    }
-  }
-  k.sigmoid(gi, H);
-  if (L.input_forget) {
-    for (size_t q = 0; q < H; ++q) gf[q] = 1.0f - gi[q];
-  } else {
-    k.sigmoid(gf, H);
-  }
-  k.tanh(gc, H);
-  for (size_t q = 0; q < H; ++q) c[q] = gf[q] * c[q] + gi[q] * gc[q];
-  if (P) {
-    for (size_t q = 0; q < H; ++q) go[q] += P[H + q] * c[q];
-  }
-  if (clip > 0) {
-    for (size_t q = 0; q < H; ++q) go[q] = std::min(clip, std::max(-clip, go[q]));
-  }
-  k.sigmoid(go, H);
-  std::memcpy(gc, c, H * sizeof(float));
-  k.tanh(gc, H);
-  for (size_t q = 0; q < H; ++q) h[q] = go[q] * gc[q];
-}
+  size_t lo(size_t n) const { return n * t / nt; }
+  size_t hi(size_t n) const { return n * (t + 1) / nt; }
+};
 
 float clampf(float v, float clip) { return clip > 0 ? std::min(clip, std::max(-clip, v)) : v; }
 
-// One recurrent step of `a` rows of a layer direction: xs[i] is row i's input pre-activation
-// (G*H), h/c hold the rows' states (a x H). Advances them in place.
-struct StepScratch {
-  std::vector<float> rec, gates, tmp;
+// Per-member scratch.
+struct Scratch {
+  std::vector<float> gates, tmp;
 };
 
-void layer_step(const Kernels& k, const RnnLayer& L, const RnnDirection& d,
-                const float* const* xs, size_t a, float* h, float* c, StepScratch& s) {
-  const size_t H = L.hidden;
-  const size_t gh = L.gates() * H;
-  s.rec.resize(a * gh);
-  s.gates.resize(std::max<size_t>(4 * H, 3 * H));
+// One recurrent step of rows [0, a) of a layer direction, for this member's units [u0, u1).
+// xs[i]: row i's input pre-activations (G*H, ONNX gate order, biases included); h: current
+// states (a x H, read whole), h_next: written for own units; c: cell states, own units updated
+// in place; rec: a x G*H scratch shared by the team (own columns written). GRU with
+// linear_before_reset = 0 needs (r ⊙ h) of every unit: `shared` (a x H) carries it between two
+// barriers.
+void layer_step(const Kernels& k, const RnnLayer& L, const RnnDirection& d, const float* const* xs,
+                size_t a, const float* h, float* h_next, float* c, float* rec, float* shared,
+                const Par& p, Scratch& s) {
+  const size_t H = L.hidden, gh = L.gates() * H;
+  const size_t u0 = p.lo(H), u1 = p.hi(H), nu = u1 - u0;
+  if (nu == 0 || a == 0) {
+    if (L.kind == CellKind::kGru && !L.linear_before_reset) p.sync();
+    return;
+  }
+  const size_t G = L.gates();
+  const bool gru_split = L.kind == CellKind::kGru && !L.linear_before_reset;
+  for (size_t g = 0; g < G; ++g) {
+    if (gru_split && g == 2) break;  // the h gate waits for r ⊙ h
+    gemm_abt(k, h, a, H, d.r.data() + (g * H + u0) * H, nu, nullptr, rec + g * H + u0, gh);
+  }
+  s.gates.resize(4 * nu);
+  const float clip = L.clip;
   if (L.kind == CellKind::kLstm) {
-    gemm_abt(k, h, a, H, d.r.data(), gh, nullptr, s.rec.data(), gh);
+    const float* P = d.peep.empty() ? nullptr : d.peep.data();
+    float* gi = s.gates.data();
+    float* go = gi + nu;
+    float* gf = gi + 2 * nu;
+    float* gc = gi + 3 * nu;
     for (size_t i = 0; i < a; ++i) {
-      lstm_cell(k, L, d, xs[i], s.rec.data() + i * gh, c + i * H, h + i * H, s.gates.data());
+      const float* x = xs[i];
+      const float* r = rec + i * gh;
+      float* ci = c + i * H + u0;
+      for (size_t g = 0; g < 4; ++g) {
+        for (size_t q = 0; q < nu; ++q) gi[g * nu + q] = x[g * H + u0 + q] + r[g * H + u0 + q];
+      }
+      if (P) {
+        for (size_t q = 0; q < nu; ++q) {
+          gi[q] += P[u0 + q] * ci[q];
+          gf[q] += P[2 * H + u0 + q] * ci[q];
+        }
+      }
+      if (clip > 0) {
+        for (size_t q = 0; q < nu; ++q) {
+          gi[q] = clampf(gi[q], clip);
+          gf[q] = clampf(gf[q], clip);
+          gc[q] = clampf(gc[q], clip);
+        }
+      }
+      k.sigmoid(gi, nu);
+      if (L.input_forget) {
+        for (size_t q = 0; q < nu; ++q) gf[q] = 1.0f - gi[q];
+      } else {
+        k.sigmoid(gf, nu);
+      }
+      k.tanh(gc, nu);
+      for (size_t q = 0; q < nu; ++q) ci[q] = gf[q] * ci[q] + gi[q] * gc[q];
+      if (P) {
+        for (size_t q = 0; q < nu; ++q) go[q] += P[H + u0 + q] * ci[q];
+      }
+      if (clip > 0) {
+        for (size_t q = 0; q < nu; ++q) go[q] = clampf(go[q], clip);
+      }
+      k.sigmoid(go, nu);
+      std::memcpy(gc, ci, nu * sizeof(float));
+      k.tanh(gc, nu);
+      float* hn = h_next + i * H + u0;
+      for (size_t q = 0; q < nu; ++q) hn[q] = go[q] * gc[q];
     }
     return;
   }
   // GRU, gates z, r, h.
-  if (L.linear_before_reset) {
-    gemm_abt(k, h, a, H, d.r.data(), gh, nullptr, s.rec.data(), gh);
-  } else {
-    gemm_abt(k, h, a, H, d.r.data(), 2 * H, nullptr, s.rec.data(), gh);  // z, r parts only
-  }
-  s.tmp.resize(a * H);
-  std::vector<float>& zr = s.gates;
-  zr.resize(a * 2 * H > zr.size() ? a * 2 * H : zr.size());
+  s.tmp.resize(a * 2 * nu);
+  float* zr = s.tmp.data();  // per row: z (nu), r (nu)
   for (size_t i = 0; i < a; ++i) {
-    float* g = zr.data() + i * 2 * H;
     const float* x = xs[i];
-    const float* r = s.rec.data() + i * gh;
-    for (size_t q = 0; q < 2 * H; ++q) g[q] = clampf(x[q] + r[q], L.clip);
-    k.sigmoid(g, 2 * H);
+    const float* r = rec + i * gh;
+    float* zi = zr + i * 2 * nu;
+    for (size_t q = 0; q < nu; ++q) {
+      zi[q] = clampf(x[u0 + q] + r[u0 + q], clip);
+      zi[nu + q] = clampf(x[H + u0 + q] + r[H + u0 + q], clip);
+    }
+    k.sigmoid(zi, 2 * nu);
   }
-  if (!L.linear_before_reset) {
-    // (r ⊙ h) · Rhᵀ
+  if (gru_split) {
     for (size_t i = 0; i < a; ++i) {
-      const float* rg = zr.data() + i * 2 * H + H;
-      for (size_t q = 0; q < H; ++q) s.tmp[i * H + q] = rg[q] * h[i * H + q];
+      for (size_t q = 0; q < nu; ++q) shared[i * H + u0 + q] = zr[i * 2 * nu + nu + q] * h[i * H + u0 + q];
     }
-    gemm_abt(k, s.tmp.data(), a, H, d.r.data() + 2 * H * H, H, nullptr, s.rec.data() + 2 * H, gh);
+    p.sync();  // every unit's r ⊙ h is needed below
+    gemm_abt(k, shared, a, H, d.r.data() + (2 * H + u0) * H, nu, nullptr, rec + 2 * H + u0, gh);
   }
+  float* n = s.gates.data();
   for (size_t i = 0; i < a; ++i) {
-    const float* z = zr.data() + i * 2 * H;
-    const float* rg = z + H;
-    const float* x = xs[i] + 2 * H;
-    const float* rh = s.rec.data() + i * gh + 2 * H;
-    float* n = s.tmp.data() + i * H;
+    const float* z = zr + i * 2 * nu;
+    const float* rg = z + nu;
+    const float* x = xs[i] + 2 * H + u0;
+    const float* rh = rec + i * gh + 2 * H + u0;
     if (L.linear_before_reset) {
-      for (size_t q = 0; q < H; ++q) n[q] = clampf(x[q] + rg[q] * (rh[q] + d.rbh[q]), L.clip);
+      for (size_t q = 0; q < nu; ++q) n[q] = clampf(x[q] + rg[q] * (rh[q] + d.rbh[u0 + q]), clip);
     } else {
-      for (size_t q = 0; q < H; ++q) n[q] = clampf(x[q] + rh[q], L.clip);
+      for (size_t q = 0; q < nu; ++q) n[q] = clampf(x[q] + rh[q], clip);
     }
-    k.tanh(n, H);
-    float* hi = h + i * H;
-    for (size_t q = 0; q < H; ++q) hi[q] = (1.0f - z[q]) * n[q] + z[q] * hi[q];
+    k.tanh(n, nu);
+    const float* hi = h + i * H + u0;
+    float* hn = h_next + i * H + u0;
+    for (size_t q = 0; q < nu; ++q) hn[q] = (1.0f - z[q]) * n[q] + z[q] * hi[q];
   }
 }
 
@@ -133,7 +152,7 @@ void check_id(int32_t id, size_t vocab, size_t row, size_t pos) {
   }
 }
 
-// Applies the head to n rows of segment features (n x segment_width) into out (row stride ldo).
+// Applies the head to n rows of segment features (n x segment_width) into outs[i].
 void apply_head(const EncoderModel& m, const Kernels& k, std::vector<float>& feat, size_t n,
                 float* const* outs) {
   size_t w = m.segment_width();
@@ -160,150 +179,225 @@ void apply_head(const EncoderModel& m, const Kernels& k, std::vector<float>& fea
   for (size_t i = 0; i < n; ++i) std::memcpy(outs[i], feat.data() + i * w, w * sizeof(float));
 }
 
-// Encodes one chunk of rows (indices into the batch).
-void encode_chunk(const EncoderModel& m, const Kernels& k, const int32_t* ids, const int32_t* offsets,
-                  std::vector<size_t> rows, float* out) {
-  const size_t n = rows.size();
-  std::stable_sort(rows.begin(), rows.end(), [&](size_t a, size_t b) {
-    return offsets[a + 1] - offsets[a] > offsets[b + 1] - offsets[b];
-  });
-  std::vector<size_t> len(n), tok(n + 1, 0);
-  for (size_t i = 0; i < n; ++i) {
-    len[i] = static_cast<size_t>(offsets[rows[i] + 1] - offsets[rows[i]]);
-    tok[i + 1] = tok[i] + len[i];
-  }
-  const size_t total = tok[n];
-  const size_t tmax = n ? len[0] : 0;
-  std::vector<int32_t> chunk_ids(total);
-  for (size_t i = 0; i < n; ++i) {
-    std::memcpy(chunk_ids.data() + tok[i], ids + offsets[rows[i]], len[i] * sizeof(int32_t));
+size_t max_hidden(const EncoderModel& m) {
+  size_t h = 0;
+  for (const RnnLayer& L : m.layers) h = std::max(h, L.hidden);
+  return h;
+}
+size_t max_gates(const EncoderModel& m) {
+  size_t g = 0;
+  for (const RnnLayer& L : m.layers) g = std::max(g, L.gates() * L.hidden);
+  return g;
+}
+
+// Encodes one chunk of rows; buffers are shared by the members of a unit-parallel region.
+class ChunkEncoder {
+ public:
+  ChunkEncoder(const EncoderModel& m, const Kernels& k, const int32_t* ids, const int32_t* offsets,
+               std::vector<size_t> rows, float* out)
+      : m_(m), k_(k), rows_(std::move(rows)), out_(out) {
+    const size_t n = rows_.size();
+    std::stable_sort(rows_.begin(), rows_.end(), [&](size_t a, size_t b) {
+      return offsets[a + 1] - offsets[a] > offsets[b + 1] - offsets[b];
+    });
+    len_.resize(n);
+    tok_.assign(n + 1, 0);
+    for (size_t i = 0; i < n; ++i) {
+      len_[i] = static_cast<size_t>(offsets[rows_[i] + 1] - offsets[rows_[i]]);
+      tok_[i + 1] = tok_[i] + len_[i];
+    }
+    total_ = tok_[n];
+    tmax_ = n ? len_[0] : 0;
+    ids_.resize(total_);
+    for (size_t i = 0; i < n; ++i) {
+      std::memcpy(ids_.data() + tok_[i], ids + offsets[rows_[i]], len_[i] * sizeof(int32_t));
+    }
+    size_t width = m.emb_dim;
+    for (const RnnLayer& L : m.layers) width = std::max(width, L.width());
+    buf_[0].assign(total_ * width, 0.f);
+    buf_[1].assign(total_ * width, 0.f);
+    xp_.assign(total_ * max_gates(m), 0.f);
+    const size_t H = max_hidden(m);
+    h_[0].assign(n * H, 0.f);
+    h_[1].assign(n * H, 0.f);
+    c_.assign(n * H, 0.f);
+    rec_.assign(n * max_gates(m), 0.f);
+    shared_.assign(n * H, 0.f);
+    fin_.resize(m.layers.size());
+    for (size_t l = 0; l < m.layers.size(); ++l) {
+      const RnnLayer& L = m.layers[l];
+      fin_[l].resize(L.dirs.size());
+      for (auto& f : fin_[l]) {
+        f.h.assign(n * L.hidden, 0.f);
+        f.c.assign(L.kind == CellKind::kLstm ? n * L.hidden : 0, 0.f);
+        f.ylast.assign(n * L.hidden, 0.f);
+      }
+    }
+    if (!m.layers[0].dirs[0].table.empty()) return;
+    for (size_t t = 0; t < total_; ++t) {  // unfolded layer 0 reads gathered embeddings
+      std::memcpy(buf_[0].data() + t * m.emb_dim, m.embedding.data() + static_cast<size_t>(ids_[t]) * m.emb_dim,
+                  m.emb_dim * sizeof(float));
+    }
   }
 
-  // Per layer and direction: final h (and c) of each row, and the full output sequence.
-  std::vector<std::vector<std::vector<float>>> hfin(m.layers.size()), cfin(m.layers.size());
-  // y[:, -1] of backward directions: their state after their first step.
-  std::vector<std::vector<std::vector<float>>> ylast_rev(m.layers.size());
-  std::vector<float> y_prev, y;
-  std::vector<float> xp;
-  std::vector<const float*> xs(n);
-  StepScratch scratch;
-  for (size_t l = 0; l < m.layers.size(); ++l) {
-    const RnnLayer& L = m.layers[l];
-    const size_t H = L.hidden, gh = L.gates() * H, width = L.width();
-    y.assign(total * width, 0.f);
-    hfin[l].resize(L.dirs.size());
-    cfin[l].resize(L.dirs.size());
-    ylast_rev[l].resize(L.dirs.size());
-    std::vector<float> gathered;
-    const float* x_in = y_prev.data();
-    size_t in_dim = L.input;
-    if (l == 0 && L.dirs[0].table.empty()) {
-      gathered.resize(total * m.emb_dim);
-      for (size_t t = 0; t < total; ++t) {
-        std::memcpy(gathered.data() + t * m.emb_dim,
-                    m.embedding.data() + static_cast<size_t>(chunk_ids[t]) * m.emb_dim,
-                    m.emb_dim * sizeof(float));
-      }
-      x_in = gathered.data();
-    }
-    for (size_t di = 0; di < L.dirs.size(); ++di) {
-      const RnnDirection& d = L.dirs[di];
-      const bool table = !d.table.empty();
-      const bool back = L.backwards(di);
-      if (!table) {
-        xp.assign(total * gh, 0.f);
-        gemm_abt(k, x_in, total, in_dim, d.w.data(), gh, d.bias_x.data(), xp.data(), gh);
-      }
-      std::vector<float> h(n * H, 0.f), c(L.kind == CellKind::kLstm ? n * H : 0, 0.f);
-      for (size_t s = 0; s < tmax; ++s) {
-        size_t a = 0;
-        while (a < n && len[a] > s) ++a;
-        for (size_t i = 0; i < a; ++i) {
-          const size_t pos = back ? len[i] - 1 - s : s;
-          const size_t t = tok[i] + pos;
-          xs[i] = table ? d.table.data() + static_cast<size_t>(chunk_ids[t]) * gh : xp.data() + t * gh;
+  // Every member of the region calls run() with its own Par; member 0 writes the outputs.
+  void run(const Par& p) {
+    // Everything this member allocates, allocated before the first barrier.
+    const size_t n = rows_.size();
+    Scratch s;
+    s.gates.reserve(4 * max_hidden(m_));
+    s.tmp.reserve(n * 2 * max_hidden(m_));
+    std::vector<const float*> xs(n);
+    for (size_t l = 0; l < m_.layers.size(); ++l) {
+      const RnnLayer& L = m_.layers[l];
+      // Layer l reads buf_[l % 2] (the embeddings or the layer below) and writes the other.
+      const float* x_in = buf_[l % 2].data();
+      float* y = buf_[(l + 1) % 2].data();
+      const size_t H = L.hidden, gh = L.gates() * H, width = L.width();
+      const size_t u0 = p.lo(H), u1 = p.hi(H);
+      for (size_t di = 0; di < L.dirs.size(); ++di) {
+        const RnnDirection& d = L.dirs[di];
+        const bool table = !d.table.empty();
+        const bool back = L.backwards(di);
+        if (!table) {
+          // Input projection of every event at once. Few events: split by units, so each member
+          // reads only its share of W (it stays in its cache); many: split by events.
+          if (p.nt > 1 && total_ < 64 * p.nt) {
+            for (size_t g = 0; g < L.gates(); ++g) {
+              gemm_abt(k_, x_in, total_, L.input, d.w.data() + (g * H + u0) * L.input, u1 - u0,
+                       d.bias_x.data() + g * H + u0, xp_.data() + g * H + u0, gh);
+            }
+          } else {
+            const size_t r0 = p.lo(total_), r1 = p.hi(total_);
+            gemm_abt(k_, x_in + r0 * L.input, r1 - r0, L.input, d.w.data(), gh, d.bias_x.data(),
+                     xp_.data() + r0 * gh, gh);
+          }
         }
-        layer_step(k, L, d, xs.data(), a, h.data(), c.data(), scratch);
-        // A reverse scan starts at the last position: its first state is y[:, -1] there.
-        if (back && s == 0) ylast_rev[l][di].assign(h.begin(), h.end());
-        for (size_t i = 0; i < a; ++i) {
-          const size_t pos = back ? len[i] - 1 - s : s;
-          std::memcpy(y.data() + (tok[i] + pos) * width + di * H, h.data() + i * H, H * sizeof(float));
+        for (size_t i = 0; i < n; ++i) {
+          std::fill(h_[0].data() + i * H + u0, h_[0].data() + i * H + u1, 0.f);
+          std::fill(c_.data() + i * H + u0, c_.data() + i * H + u1, 0.f);
+        }
+        p.sync();
+        Fin& f = fin_[l][di];
+        int cur = 0;
+        for (size_t st = 0; st < tmax_; ++st) {
+          size_t a = 0;
+          while (a < n && len_[a] > st) ++a;
+          for (size_t i = 0; i < a; ++i) {
+            const size_t pos = back ? len_[i] - 1 - st : st;
+            const size_t t = tok_[i] + pos;
+            xs[i] = table ? d.table.data() + static_cast<size_t>(ids_[t]) * gh : xp_.data() + t * gh;
+          }
+          layer_step(k_, L, d, xs.data(), a, h_[cur].data(), h_[1 - cur].data(), c_.data(), rec_.data(),
+                     shared_.data(), p, s);
+          const float* hn = h_[1 - cur].data();
+          for (size_t i = 0; i < a; ++i) {
+            const size_t pos = back ? len_[i] - 1 - st : st;
+            std::memcpy(y + (tok_[i] + pos) * width + di * H + u0, hn + i * H + u0, (u1 - u0) * sizeof(float));
+            // A backward scan starts at the last position: its first state is y[:, -1] there.
+            if (back && st == 0) std::memcpy(f.ylast.data() + i * H + u0, hn + i * H + u0, (u1 - u0) * sizeof(float));
+            if (len_[i] == st + 1) {  // the row's last event: keep its final state
+              std::memcpy(f.h.data() + i * H + u0, hn + i * H + u0, (u1 - u0) * sizeof(float));
+              if (!f.c.empty()) std::memcpy(f.c.data() + i * H + u0, c_.data() + i * H + u0, (u1 - u0) * sizeof(float));
+            }
+          }
+          p.sync();  // all of h_next is written before anyone reads it as h
+          cur = 1 - cur;
         }
       }
-      hfin[l][di] = std::move(h);
-      cfin[l][di] = std::move(c);
     }
-    y_prev.swap(y);  // this layer's output sequence is the next layer's input
+    if (p.t != 0) return;
+    const size_t sw = m_.segment_width();
+    std::vector<float> feat(n * sw, 0.f);
+    for (size_t i = 0; i < n; ++i) {
+      size_t off = 0;
+      for (const OutputSegment& sg : m_.output) {
+        const RnnLayer& L = m_.layers[sg.layer];
+        const Fin& f = fin_[sg.layer][sg.dir];
+        const float* src = sg.what == OutputSegment::kCFinal ? f.c.data()
+                           : (sg.what == OutputSegment::kYLast && L.backwards(sg.dir)) ? f.ylast.data()
+                                                                                        : f.h.data();
+        std::memcpy(feat.data() + i * sw + off, src + i * L.hidden, L.hidden * sizeof(float));
+        off += L.hidden;
+      }
+    }
+    std::vector<float*> outs(n);
+    const size_t od = m_.out_dim();
+    for (size_t i = 0; i < n; ++i) outs[i] = out_ + rows_[i] * od;
+    apply_head(m_, k_, feat, n, outs.data());
   }
 
-  const size_t sw = m.segment_width();
-  std::vector<float> feat(n * sw, 0.f);
-  for (size_t i = 0; i < n; ++i) {
-    size_t off = 0;
-    for (const OutputSegment& sg : m.output) {
-      const RnnLayer& L = m.layers[sg.layer];
-      const size_t H = L.hidden;
-      float* dst = feat.data() + i * sw + off;
-      if (sg.what == OutputSegment::kCFinal) {
-        std::memcpy(dst, cfin[sg.layer][sg.dir].data() + i * H, H * sizeof(float));
-      } else if (sg.what == OutputSegment::kHFinal || !L.backwards(sg.dir)) {
-        std::memcpy(dst, hfin[sg.layer][sg.dir].data() + i * H, H * sizeof(float));
-      } else if (len[i] > 0) {  // y[:, -1] of a backward direction (zeros for an empty history)
-        std::memcpy(dst, ylast_rev[sg.layer][sg.dir].data() + i * H, H * sizeof(float));
-      }
-      off += H;
-    }
+ private:
+  struct Fin {
+    std::vector<float> h, c, ylast;
+  };
+  const EncoderModel& m_;
+  const Kernels& k_;
+  std::vector<size_t> rows_;
+  float* out_;
+  std::vector<size_t> len_, tok_;
+  size_t total_ = 0, tmax_ = 0;
+  std::vector<int32_t> ids_;
+  std::vector<float> buf_[2], xp_, h_[2], c_, rec_, shared_;
+  std::vector<std::vector<Fin>> fin_;
+};
+
+// Runs fn(member, members) on the team when there is one and it is free, else on the caller.
+template <typename Fn>
+void run_team(ThreadTeam* team, size_t want, Fn&& fn) {
+  if (team && want > 1 && team->size() > 1) {
+    const size_t nt = team->size();
+    std::function<void(size_t)> f = [&](size_t t) { fn(t, nt); };
+    if (team->try_run(f)) return;
   }
-  std::vector<float*> outs(n);
-  const size_t od = m.out_dim();
-  for (size_t i = 0; i < n; ++i) outs[i] = out + rows[i] * od;
-  apply_head(m, k, feat, n, outs.data());
+  fn(0, 1);
 }
 
 }  // namespace
 
 void rnn_encode(const EncoderModel& m, Isa isa, const int32_t* ids, const int32_t* offsets, size_t b,
-                int threads, float* out) {
+                ThreadTeam* team, float* out) {
   if (b == 0) return;
   const Kernels& k = kernels_for(isa);
   for (size_t u = 0; u < b; ++u) {
     if (offsets[u + 1] < offsets[u]) throw InvalidArgument("offsets must be non-decreasing");
-  }
-  for (size_t u = 0; u < b; ++u) {
     for (int32_t p = offsets[u]; p < offsets[u + 1]; ++p) {
       check_id(ids[p], m.vocab, u, static_cast<size_t>(p - offsets[u]));
     }
   }
-  // Rows are independent: split them so every thread gets work, at most kChunkRows at a time.
-  const size_t want = static_cast<size_t>(std::max(1, threads));
-  const size_t chunk_rows = std::max<size_t>(1, std::min(kChunkRows, (b + want - 1) / want));
+  const size_t nt = team ? team->size() : 1;
+  if (b < 4 * nt) {
+    // Few rows: every member works on every step, each on its share of the hidden units.
+    std::vector<size_t> rows(b);
+    for (size_t u = 0; u < b; ++u) rows[u] = u;
+    ChunkEncoder chunk(m, k, ids, offsets, std::move(rows), out);
+    run_team(team, nt, [&](size_t t, size_t n) { chunk.run(Par{t, n, team}); });
+    return;
+  }
+  // Many rows: members take whole chunks of rows.
+  const size_t chunk_rows = std::max<size_t>(1, std::min(kChunkRows, (b + nt - 1) / nt));
   const size_t chunks = (b + chunk_rows - 1) / chunk_rows;
-  const size_t nthreads = std::min(want, chunks);
   std::atomic<size_t> next{0};
-  std::vector<std::exception_ptr> errors(nthreads);
-  auto work = [&](size_t t) {
+  std::vector<std::exception_ptr> errors(nt);
+  run_team(team, nt, [&](size_t t, size_t) {
     try {
       for (size_t c = next++; c < chunks; c = next++) {
         std::vector<size_t> rows;
         for (size_t u = c * chunk_rows; u < std::min(b, (c + 1) * chunk_rows); ++u) rows.push_back(u);
-        encode_chunk(m, k, ids, offsets, std::move(rows), out);
+        ChunkEncoder(m, k, ids, offsets, std::move(rows), out).run(Par{});
       }
     } catch (...) {
       errors[t] = std::current_exception();
       next = chunks;  // stop the others early
     }
-  };
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < nthreads; ++t) pool.emplace_back(work, t);
-  work(0);
-  for (auto& th : pool) th.join();
+  });
   for (auto& e : errors) {
     if (e) std::rethrow_exception(e);
   }
 }
 
-void rnn_step(const EncoderModel& m, Isa isa, float* state, const int32_t* ids, size_t b, float* out) {
+void rnn_step(const EncoderModel& m, Isa isa, float* state, const int32_t* ids, size_t b,
+              ThreadTeam* team, float* out) {
   if (!m.unidirectional()) {
     throw InvalidArgument("step needs a unidirectional model: a reverse direction must re-read the whole history");
   }
@@ -311,45 +405,54 @@ void rnn_step(const EncoderModel& m, Isa isa, float* state, const int32_t* ids, 
   const Kernels& k = kernels_for(isa);
   for (size_t u = 0; u < b; ++u) check_id(ids[u], m.vocab, u, 0);
   const size_t ss = m.state_size();
-  StepScratch scratch;
-  std::vector<const float*> xs(b);
-  std::vector<float> xp, h, c, below, gathered;
-  size_t off = 0;
-  for (size_t l = 0; l < m.layers.size(); ++l) {
-    const RnnLayer& L = m.layers[l];
-    const RnnDirection& d = L.dirs[0];
-    const size_t H = L.hidden, gh = L.gates() * H;
-    const bool lstm = L.kind == CellKind::kLstm;
-    h.resize(b * H);
-    c.resize(lstm ? b * H : 0);
+  const size_t H = max_hidden(m), G = max_gates(m);
+  // Shared buffers: per layer the states (two h buffers), the input projection, scratch.
+  std::vector<float> h[2] = {std::vector<float>(b * H), std::vector<float>(b * H)};
+  std::vector<float> c(b * H), xp(b * G), rec(b * G), shared(b * H), below(b * H), gathered;
+  if (m.layers[0].dirs[0].table.empty()) {
+    gathered.resize(b * m.emb_dim);
     for (size_t u = 0; u < b; ++u) {
-      std::memcpy(h.data() + u * H, state + u * ss + off, H * sizeof(float));
-      if (lstm) std::memcpy(c.data() + u * H, state + u * ss + off + H, H * sizeof(float));
+      std::memcpy(gathered.data() + u * m.emb_dim, m.embedding.data() + static_cast<size_t>(ids[u]) * m.emb_dim,
+                  m.emb_dim * sizeof(float));
     }
-    if (l == 0 && !d.table.empty()) {
-      for (size_t u = 0; u < b; ++u) xs[u] = d.table.data() + static_cast<size_t>(ids[u]) * gh;
-    } else {
-      const float* x_in = below.data();
-      if (l == 0) {
-        gathered.resize(b * m.emb_dim);
-        for (size_t u = 0; u < b; ++u) {
-          std::memcpy(gathered.data() + u * m.emb_dim, m.embedding.data() + static_cast<size_t>(ids[u]) * m.emb_dim,
-                      m.emb_dim * sizeof(float));
-        }
-        x_in = gathered.data();
-      }
-      xp.assign(b * gh, 0.f);
-      gemm_abt(k, x_in, b, L.input, d.w.data(), gh, d.bias_x.data(), xp.data(), gh);
-      for (size_t u = 0; u < b; ++u) xs[u] = xp.data() + u * gh;
-    }
-    layer_step(k, L, d, xs.data(), b, h.data(), c.data(), scratch);
-    for (size_t u = 0; u < b; ++u) {
-      std::memcpy(state + u * ss + off, h.data() + u * H, H * sizeof(float));
-      if (lstm) std::memcpy(state + u * ss + off + H, c.data() + u * H, H * sizeof(float));
-    }
-    below.swap(h);
-    off += lstm ? 2 * H : H;
   }
+  const size_t nt = team ? team->size() : 1;
+  run_team(team, b < 4 * nt ? nt : 1, [&](size_t t, size_t n) {
+    const Par p{t, n, team};
+    Scratch s;
+    std::vector<const float*> xs(b);
+    size_t off = 0;
+    for (size_t l = 0; l < m.layers.size(); ++l) {
+      const RnnLayer& L = m.layers[l];
+      const RnnDirection& d = L.dirs[0];
+      const size_t Hl = L.hidden, gh = L.gates() * Hl, u0 = p.lo(Hl), u1 = p.hi(Hl);
+      const bool lstm = L.kind == CellKind::kLstm;
+      for (size_t u = 0; u < b; ++u) {  // own units of the stored state
+        std::memcpy(h[0].data() + u * Hl + u0, state + u * ss + off + u0, (u1 - u0) * sizeof(float));
+        if (lstm) std::memcpy(c.data() + u * Hl + u0, state + u * ss + off + Hl + u0, (u1 - u0) * sizeof(float));
+      }
+      if (l == 0 && !d.table.empty()) {
+        for (size_t u = 0; u < b; ++u) xs[u] = d.table.data() + static_cast<size_t>(ids[u]) * gh;
+      } else {
+        // Own units' columns of every gate: no other member reads them.
+        const float* x_in = l == 0 ? gathered.data() : below.data();
+        for (size_t g = 0; g < L.gates(); ++g) {
+          gemm_abt(k, x_in, b, L.input, d.w.data() + (g * Hl + u0) * L.input, u1 - u0, d.bias_x.data() + g * Hl + u0,
+                   xp.data() + g * Hl + u0, gh);
+        }
+        for (size_t u = 0; u < b; ++u) xs[u] = xp.data() + u * gh;
+      }
+      p.sync();  // every member's share of h is loaded
+      layer_step(k, L, d, xs.data(), b, h[0].data(), h[1].data(), c.data(), rec.data(), shared.data(), p, s);
+      for (size_t u = 0; u < b; ++u) {
+        std::memcpy(state + u * ss + off + u0, h[1].data() + u * Hl + u0, (u1 - u0) * sizeof(float));
+        if (lstm) std::memcpy(state + u * ss + off + Hl + u0, c.data() + u * Hl + u0, (u1 - u0) * sizeof(float));
+        std::memcpy(below.data() + u * Hl + u0, h[1].data() + u * Hl + u0, (u1 - u0) * sizeof(float));
+      }
+      p.sync();  // the layer's new h is complete: the next layer's input
+      off += lstm ? 2 * Hl : Hl;
+    }
+  });
   rnn_output(m, isa, state, b, out);
 }
 

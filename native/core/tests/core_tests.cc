@@ -24,6 +24,7 @@
 #include "../rnn_model.h"
 #include "../matrix_stats.h"
 #include "../scorer.h"
+#include "../thread_team.h"
 #include "../topk.h"
 
 using namespace recscore;
@@ -365,10 +366,15 @@ void check_model(EncoderModel m, uint32_t seed, const EncoderModel* ref = nullpt
     offsets.push_back(static_cast<int32_t>(ids.size()));
   }
   const size_t od = m.out_dim();
+  ThreadTeam team2(1), team3(2);
   for (Isa isa : isas()) {
-    for (int threads : {1, 2}) {
+    for (ThreadTeam* team : {static_cast<ThreadTeam*>(nullptr), &team2, &team3}) {
       std::vector<float> out(hs.size() * od);
-      rnn_encode(m, isa, ids.data(), offsets.data(), hs.size(), threads, out.data());
+      rnn_encode(m, isa, ids.data(), offsets.data(), hs.size(), team, out.data());
+      // A few rows take the unit-parallel path: the same numbers.
+      std::vector<float> few(2 * od);
+      rnn_encode(m, isa, ids.data(), offsets.data(), 2, team, few.data());
+      CHECK(std::memcmp(few.data(), out.data(), few.size() * sizeof(float)) == 0);
       for (size_t u = 0; u < hs.size(); ++u) {
         auto expect = reference_encode(*ref, hs[u]);
         for (size_t j = 0; j < od; ++j) CHECK(std::fabs(expect[j] - out[u * od + j]) < 2e-6);
@@ -376,11 +382,11 @@ void check_model(EncoderModel m, uint32_t seed, const EncoderModel* ref = nullpt
     }
     if (m.unidirectional()) {  // step through every history: the same vectors, bit for bit
       std::vector<float> enc(hs.size() * od);
-      rnn_encode(m, isa, ids.data(), offsets.data(), hs.size(), 1, enc.data());
+      rnn_encode(m, isa, ids.data(), offsets.data(), hs.size(), nullptr, enc.data());
       for (size_t u = 0; u < hs.size(); ++u) {
         std::vector<float> state(m.state_size(), 0.f), out(od);
         rnn_output(m, isa, state.data(), 1, out.data());
-        for (int32_t id : hs[u]) rnn_step(m, isa, state.data(), &id, 1, out.data());
+        for (int32_t id : hs[u]) rnn_step(m, isa, state.data(), &id, 1, u % 2 ? &team2 : nullptr, out.data());
         CHECK(std::memcmp(out.data(), enc.data() + u * od, od * sizeof(float)) == 0);
       }
     }
@@ -629,12 +635,13 @@ int main() {
     EncoderModel m = random_model(CellKind::kLstm, 1, 1, false, false, 0, false, false, 10);
     std::vector<int32_t> ids{1, 23}, offsets{0, 1, 2};
     std::vector<float> out(2 * m.out_dim()), state(m.state_size());
-    CHECK(throws<OutOfRange>([&] { rnn_encode(m, best_isa(), ids.data(), offsets.data(), 2, 1, out.data()); }));
+    ThreadTeam team(1);
+    CHECK(throws<OutOfRange>([&] { rnn_encode(m, best_isa(), ids.data(), offsets.data(), 2, nullptr, out.data()); }));
     ids[1] = -1;
-    CHECK(throws<OutOfRange>([&] { rnn_encode(m, best_isa(), ids.data(), offsets.data(), 2, 2, out.data()); }));
-    CHECK(throws<OutOfRange>([&] { rnn_step(m, best_isa(), state.data(), &ids[1], 1, out.data()); }));
+    CHECK(throws<OutOfRange>([&] { rnn_encode(m, best_isa(), ids.data(), offsets.data(), 2, &team, out.data()); }));
+    CHECK(throws<OutOfRange>([&] { rnn_step(m, best_isa(), state.data(), &ids[1], 1, &team, out.data()); }));
     EncoderModel bi = random_model(CellKind::kLstm, 1, 2, false, false, 0, false, false, 11);
-    CHECK(throws<InvalidArgument>([&] { rnn_step(bi, best_isa(), state.data(), ids.data(), 1, out.data()); }));
+    CHECK(throws<InvalidArgument>([&] { rnn_step(bi, best_isa(), state.data(), ids.data(), 1, nullptr, out.data()); }));
     EncoderModel broken = m;
     broken.layers[0].dirs[0].r.pop_back();
     CHECK(throws<InvalidArgument>([&] { broken.validate(); }));
