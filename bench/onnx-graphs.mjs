@@ -3,8 +3,9 @@
 //   matmulModel(M, K, N)          A[M,K] x B[K,N] -> Y[M,N]              (the GEMM ceiling)
 //   scoringModel({ B, N, d, k })  Gemm(users[B,d], items[N,d]^T, bias[N]) -> TopK(k) -> values, indices
 //
-// Every tensor is a graph input (nothing large goes through protobuf); the caller feeds the
-// same typed arrays on every run.
+// Large tensors are graph inputs unless given: pass `weights` (MatMul's B) or `items`/`bias`
+// (scoring) to embed them as initializers instead, which lets onnxruntime pre-pack them once
+// at session creation (MLAS packs constant GEMM operands), the way a deployed model holds them.
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -46,12 +47,23 @@ function encodeModel(graph) {
   return onnx.ModelProto.encode(model).finish();
 }
 
-/** A single MatMul A[M,K] x B[K,N] -> Y[M,N]. */
-export function matmulModel(M, K, N) {
+function floatInitializer(name, dims, values) {
+  return onnx.TensorProto.create({
+    name,
+    dims,
+    dataType: FLOAT,
+    // raw_data is little-endian, as typed arrays are on every platform Node runs on here.
+    rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+  });
+}
+
+/** A single MatMul A[M,K] x B[K,N] -> Y[M,N]; B is an initializer when `weights` is given. */
+export function matmulModel(M, K, N, weights) {
   const graph = onnx.GraphProto.create({
     name: 'matmul',
     node: [onnx.NodeProto.create({ opType: 'MatMul', input: ['A', 'B'], output: ['Y'], name: 'mm' })],
-    input: [valueInfo('A', FLOAT, [M, K]), valueInfo('B', FLOAT, [K, N])],
+    initializer: weights ? [floatInitializer('B', [K, N], weights)] : [],
+    input: weights ? [valueInfo('A', FLOAT, [M, K])] : [valueInfo('A', FLOAT, [M, K]), valueInfo('B', FLOAT, [K, N])],
     output: [valueInfo('Y', FLOAT, [M, N])],
   });
   return encodeModel(graph);
@@ -59,9 +71,11 @@ export function matmulModel(M, K, N) {
 
 /**
  * Gemm(users[B,d], items[N,d], bias[N], transB=1) -> scores[B,N] -> TopK(K=k, axis=-1,
- * largest=1, sorted=1) -> values[B,k] (float), indices[B,k] (int64).
+ * largest=1, sorted=1) -> values[B,k] (float), indices[B,k] (int64). With `items` and `bias`
+ * (Float32Arrays) they are initializers and `users` is the only input.
  */
-export function scoringModel({ B, N, d, k }) {
+export function scoringModel({ B, N, d, k, items, bias }) {
+  if ((items == null) !== (bias == null)) throw new Error('scoringModel: give both items and bias, or neither');
   const kTensor = onnx.TensorProto.create({
     name: 'K',
     dims: [1],
@@ -86,8 +100,12 @@ export function scoringModel({ B, N, d, k }) {
         attribute: [intAttr('axis', -1), intAttr('largest', 1), intAttr('sorted', 1)],
       }),
     ],
-    initializer: [kTensor],
-    input: [valueInfo('users', FLOAT, [B, d]), valueInfo('items', FLOAT, [N, d]), valueInfo('bias', FLOAT, [N])],
+    initializer: items
+      ? [kTensor, floatInitializer('items', [N, d], items), floatInitializer('bias', [N], bias)]
+      : [kTensor],
+    input: items
+      ? [valueInfo('users', FLOAT, [B, d])]
+      : [valueInfo('users', FLOAT, [B, d]), valueInfo('items', FLOAT, [N, d]), valueInfo('bias', FLOAT, [N])],
     output: [valueInfo('values', FLOAT, [B, k]), valueInfo('indices', INT64, [B, k])],
   });
   return encodeModel(graph);

@@ -43,7 +43,44 @@ function runWorker(data: object): Promise<Array<{ k: number; rows: Int32Array; s
   });
 }
 
+const encoderWorkerCode = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { Encoder } = require(workerData.dist);
+(async () => {
+  const enc = await Encoder.load(workerData.model, { threads: 2 });
+  const out = [await enc.encode(workerData.histories), enc.encodeSync(workerData.histories)];
+  const st = enc.initialState(1);
+  for (const id of workerData.histories[0]) out.push(enc.stepSync(st, [id]));
+  parentPort.postMessage(out);
+})().catch((e) => { throw e; });
+`;
+
 describe('the addon in worker threads', () => {
+  it('encoders with their own thread teams run in several workers at once and exit cleanly', async () => {
+    const { Encoder } = await import('../src/index.js');
+    const model = new URL('../models/fixtures/lstm2_bf_ylast_sigmoid.onnx', import.meta.url).pathname;
+    const histories = [[1, 2, 3, 4], [5], [], [7, 8, 9, 10, 11, 12]];
+    const enc = await Encoder.load(model, { threads: 1 });
+    const expected = await enc.encode(histories);
+    const results = await Promise.all(
+      Array.from({ length: 3 }, () =>
+        new Promise<Float32Array[]>((resolve, reject) => {
+          const w = new Worker(encoderWorkerCode, { eval: true, workerData: { dist, model, histories } });
+          w.once('message', (m: Float32Array[]) => {
+            resolve(m);
+            void w.terminate();
+          });
+          w.once('error', reject);
+        }),
+      ),
+    );
+    for (const r of results) {
+      expect(r[0]).toEqual(expected);
+      expect(r[1]).toEqual(expected);
+      expect(r[r.length - 1]).toEqual(expected.subarray(0, 6));
+    }
+  });
+
   it('loads and scores in several workers at once, each result equal to the main thread', async () => {
     expect(existsSync(dist), `${dist} is missing: npm install builds it (npm run build)`).toBe(true);
     const dim = 24;

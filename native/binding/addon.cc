@@ -2,11 +2,16 @@
 // addon loads in any number of worker threads at once.
 #include <napi.h>
 
+#include <algorithm>
+#include <memory>
+#include <thread>
+
 #include "../core/bandwidth.h"
 #include "../core/cpu.h"
 #include "../core/matrix_stats.h"
 #include "args.h"
 #include "encoder_wrap.h"
+#include "env_team.h"
 #include "errors.h"
 #include "mapped_file_wrap.h"
 #include "score_wrap.h"
@@ -47,6 +52,14 @@ Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
 
 class Addon : public Napi::Addon<Addon> {
  public:
+  std::shared_ptr<recscore::ThreadTeam> team() {
+    if (!team_) {
+      const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+      team_ = std::make_shared<recscore::ThreadTeam>(cores - 1);
+    }
+    return team_;
+  }
+
   Addon(Napi::Env env, Napi::Object exports) {
     mapped_file_ = Napi::Persistent(MappedFileWrap::Define(env));
     encoder_ = Napi::Persistent(EncoderWrap::Define(env));
@@ -65,16 +78,20 @@ class Addon : public Napi::Addon<Addon> {
   }
 
  private:
-  Napi::Value TopK(const Napi::CallbackInfo& info) { return TopKSync(info); }
-  Napi::Value TopKAsyncM(const Napi::CallbackInfo& info) { return TopKAsync(info); }
+  Napi::Value TopK(const Napi::CallbackInfo& info) { return TopKSync(info, team()); }
+  Napi::Value TopKAsyncM(const Napi::CallbackInfo& info) { return TopKAsync(info, team()); }
   Napi::Value Stats(const Napi::CallbackInfo& info) { return MatrixStats(info); }
   Napi::Value Bandwidth(const Napi::CallbackInfo& info) { return ReadBandwidth(info); }
 
   Napi::FunctionReference mapped_file_;
   Napi::FunctionReference encoder_;
+  std::shared_ptr<recscore::ThreadTeam> team_;
 };
 
 }  // namespace
+
+std::shared_ptr<recscore::ThreadTeam> env_team(Napi::Env env) { return env.GetInstanceData<Addon>()->team(); }
+
 }  // namespace recscore_binding
 
 using RecscoreAddon = recscore_binding::Addon;

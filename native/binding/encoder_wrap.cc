@@ -6,6 +6,7 @@
 #include "../core/cpu.h"
 #include "../core/rnn_encoder.h"
 #include "args.h"
+#include "env_team.h"
 #include "errors.h"
 
 namespace recscore_binding {
@@ -127,6 +128,7 @@ std::shared_ptr<EncoderModel> parse_model(const Napi::Object& o) {
 struct EncodeBaton {
   std::shared_ptr<const EncoderModel> model;
   std::shared_ptr<recscore::ThreadTeam> team;
+  size_t threads = 1;
   std::vector<int32_t> ids, offsets;
   recscore::Isa isa = recscore::Isa::kAvx2;
   std::vector<float> out;
@@ -135,7 +137,7 @@ struct EncodeBaton {
     try {
       const size_t b = offsets.empty() ? 0 : offsets.size() - 1;
       out.assign(b * model->out_dim(), 0.f);
-      recscore::rnn_encode(*model, isa, ids.data(), offsets.data(), b, team.get(), out.data());
+      recscore::rnn_encode(*model, isa, ids.data(), offsets.data(), b, team.get(), threads, out.data());
     } catch (...) {
       error = capture_current_exception();
     }
@@ -145,6 +147,7 @@ struct EncodeBaton {
 struct StepBaton {
   std::shared_ptr<const EncoderModel> model;
   std::shared_ptr<recscore::ThreadTeam> team;
+  size_t threads = 1;
   std::vector<float> state;  // a copy: written back to the caller's array only on success
   std::vector<int32_t> ids;
   Napi::ObjectReference state_pin;
@@ -155,7 +158,7 @@ struct StepBaton {
   void execute() {
     try {
       out.assign(ids.size() * model->out_dim(), 0.f);
-      recscore::rnn_step(*model, isa, state.data(), ids.data(), ids.size(), team.get(), out.data());
+      recscore::rnn_step(*model, isa, state.data(), ids.data(), ids.size(), team.get(), threads, out.data());
     } catch (...) {
       error = capture_current_exception();
     }
@@ -175,6 +178,7 @@ std::unique_ptr<EncodeBaton> parse_encode(const Napi::CallbackInfo& info, const 
   auto bt = std::make_unique<EncodeBaton>();
   bt->model = sh.model;
   bt->team = sh.team;
+  bt->threads = sh.threads;
   auto ids = typed_field<int32_t>(o, "ids", napi_int32_array, false, nullptr);
   auto offs = typed_field<int32_t>(o, "offsets", napi_int32_array, false, nullptr);
   if (offs.length < 1 || offs.data[0] != 0 || static_cast<size_t>(offs.data[offs.length - 1]) != ids.length) {
@@ -196,6 +200,7 @@ std::unique_ptr<StepBaton> parse_step(const Napi::CallbackInfo& info, const Enco
   auto bt = std::make_unique<StepBaton>();
   bt->model = sh.model;
   bt->team = sh.team;
+  bt->threads = sh.threads;
   const auto& model = sh.model;
   Napi::Value sv = o.Get("state");
   auto st = typed_field<float>(o, "state", napi_float32_array, false, nullptr);
@@ -274,8 +279,8 @@ EncoderWrap::EncoderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Enco
   try {
     Napi::Object plan = info[0].As<Napi::Object>();
     shared_.model = parse_model(plan);
-    size_t threads = std::min<size_t>(size_field(plan, "threads", 1, true), 256);
-    if (threads > 1) shared_.team = std::make_shared<recscore::ThreadTeam>(threads - 1);
+    shared_.threads = std::max<size_t>(1, std::min<size_t>(size_field(plan, "threads", 1, true), 256));
+    if (shared_.threads > 1) shared_.team = env_team(info.Env());
   } catch (const Napi::Error&) {
     throw;
   } catch (...) {

@@ -15,7 +15,8 @@ class EncoderWrap : public Napi::ObjectWrap<EncoderWrap> {
   // What async work shares with the wrapper: both live until the last user lets go.
   struct Shared {
     std::shared_ptr<const recscore::EncoderModel> model;
-    std::shared_ptr<recscore::ThreadTeam> team;  // null for one thread
+    std::shared_ptr<recscore::ThreadTeam> team;  // the environment's; null for one thread
+    size_t threads = 1;                          // at most this many members per call
   };
 
   static Napi::Function Define(Napi::Env env);

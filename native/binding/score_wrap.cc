@@ -16,6 +16,7 @@ namespace {
 // Everything one call needs, read on the JS thread. execute() touches nothing else.
 struct TopKBaton {
   recscore::ScoreRequest req;
+  std::shared_ptr<recscore::ThreadTeam> team;  // kept alive while the work runs
   Napi::ObjectReference items_pin, users_pin, bias_pin, attributes_pin;
   std::vector<int32_t> excl_offsets, excl_rows;  // copied: sorted in place
   std::vector<int32_t> allow;
@@ -67,7 +68,7 @@ uint32_t u32_field(const Napi::Object& o, const char* name) {
   return static_cast<uint32_t>(v);
 }
 
-std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info) {
+std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info, std::shared_ptr<recscore::ThreadTeam> team) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(env, "topK expects an options object");
   Napi::Object o = info[0].As<Napi::Object>();
@@ -125,6 +126,8 @@ std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info) {
   }
 
   r.threads = static_cast<int>(std::min<size_t>(size_field(o, "threads", 1, true), 256));
+  bt->team = std::move(team);
+  r.team = bt->team.get();
   Napi::Value isa = o.Get("isa");
   r.isa = recscore::best_isa();
   if (isa.IsString() && isa.As<Napi::String>().Utf8Value() == "scalar") r.isa = recscore::Isa::kScalar;
@@ -156,18 +159,18 @@ class TopKWorker : public Napi::AsyncWorker {
 
 }  // namespace
 
-Napi::Value TopKSync(const Napi::CallbackInfo& info) {
-  auto baton = parse(info);
+Napi::Value TopKSync(const Napi::CallbackInfo& info, std::shared_ptr<recscore::ThreadTeam> team) {
+  auto baton = parse(info, std::move(team));
   baton->execute();
   if (baton->error) throw make_js_error(info.Env(), baton->error);
   return baton->result(info.Env());
 }
 
-Napi::Value TopKAsync(const Napi::CallbackInfo& info) {
+Napi::Value TopKAsync(const Napi::CallbackInfo& info, std::shared_ptr<recscore::ThreadTeam> team) {
   Napi::Env env = info.Env();
   std::unique_ptr<TopKBaton> baton;
   try {
-    baton = parse(info);
+    baton = parse(info, std::move(team));
   } catch (const Napi::Error& e) {
     auto d = Napi::Promise::Deferred::New(env);
     d.Reject(e.Value());

@@ -342,21 +342,14 @@ class ChunkEncoder {
   std::vector<std::vector<Fin>> fin_;
 };
 
-// Runs fn(member, members) on the team when there is one and it is free, else on the caller.
-template <typename Fn>
-void run_team(ThreadTeam* team, size_t want, Fn&& fn) {
-  if (team && want > 1 && team->size() > 1) {
-    const size_t nt = team->size();
-    std::function<void(size_t)> f = [&](size_t t) { fn(t, nt); };
-    if (team->try_run(f)) return;
-  }
-  fn(0, 1);
-}
+// Helpers that are not awake within this long sit out a unit-parallel region (their wake-up
+// after idle time can take milliseconds on a virtual machine; the region is a few hundred µs).
+constexpr double kJoinWaitUs = 20;
 
 }  // namespace
 
 void rnn_encode(const EncoderModel& m, Isa isa, const int32_t* ids, const int32_t* offsets, size_t b,
-                ThreadTeam* team, float* out) {
+                ThreadTeam* team, size_t max_threads, float* out) {
   if (b == 0) return;
   const Kernels& k = kernels_for(isa);
   for (size_t u = 0; u < b; ++u) {
@@ -365,21 +358,26 @@ void rnn_encode(const EncoderModel& m, Isa isa, const int32_t* ids, const int32_
       check_id(ids[p], m.vocab, u, static_cast<size_t>(p - offsets[u]));
     }
   }
-  const size_t nt = team ? team->size() : 1;
+  const size_t nt = team ? std::max<size_t>(1, std::min(max_threads, team->size())) : 1;
   if (b < 4 * nt) {
     // Few rows: every member works on every step, each on its share of the hidden units.
     std::vector<size_t> rows(b);
     for (size_t u = 0; u < b; ++u) rows[u] = u;
     ChunkEncoder chunk(m, k, ids, offsets, std::move(rows), out);
-    run_team(team, nt, [&](size_t t, size_t n) { chunk.run(Par{t, n, team}); });
+    if (nt > 1) {
+      team->run_fixed([&](size_t t, size_t n) { chunk.run(Par{t, n, team}); }, nt, kJoinWaitUs);
+    } else {
+      chunk.run(Par{});
+    }
     return;
   }
-  // Many rows: members take whole chunks of rows.
-  const size_t chunk_rows = std::max<size_t>(1, std::min(kChunkRows, (b + nt - 1) / nt));
+  // Many rows: members take chunks of rows from a queue; a few chunks per member, so that a
+  // helper that joins late still finds work.
+  const size_t chunk_rows = std::max<size_t>(8, std::min(kChunkRows, (b + 2 * nt - 1) / (2 * nt)));
   const size_t chunks = (b + chunk_rows - 1) / chunk_rows;
   std::atomic<size_t> next{0};
   std::vector<std::exception_ptr> errors(nt);
-  run_team(team, nt, [&](size_t t, size_t) {
+  const std::function<void(size_t)> work = [&](size_t t) {
     try {
       for (size_t c = next++; c < chunks; c = next++) {
         std::vector<size_t> rows;
@@ -390,14 +388,19 @@ void rnn_encode(const EncoderModel& m, Isa isa, const int32_t* ids, const int32_
       errors[t] = std::current_exception();
       next = chunks;  // stop the others early
     }
-  });
+  };
+  if (nt > 1) {
+    team->run_dynamic(work, nt);
+  } else {
+    work(0);
+  }
   for (auto& e : errors) {
     if (e) std::rethrow_exception(e);
   }
 }
 
 void rnn_step(const EncoderModel& m, Isa isa, float* state, const int32_t* ids, size_t b,
-              ThreadTeam* team, float* out) {
+              ThreadTeam* team, size_t max_threads, float* out) {
   if (!m.unidirectional()) {
     throw InvalidArgument("step needs a unidirectional model: a reverse direction must re-read the whole history");
   }
@@ -416,8 +419,8 @@ void rnn_step(const EncoderModel& m, Isa isa, float* state, const int32_t* ids, 
                   m.emb_dim * sizeof(float));
     }
   }
-  const size_t nt = team ? team->size() : 1;
-  run_team(team, b < 4 * nt ? nt : 1, [&](size_t t, size_t n) {
+  const size_t nt = team ? std::max<size_t>(1, std::min(max_threads, team->size())) : 1;
+  const std::function<void(size_t, size_t)> body = [&](size_t t, size_t n) {
     const Par p{t, n, team};
     Scratch s;
     std::vector<const float*> xs(b);
@@ -452,7 +455,12 @@ void rnn_step(const EncoderModel& m, Isa isa, float* state, const int32_t* ids, 
       p.sync();  // the layer's new h is complete: the next layer's input
       off += lstm ? 2 * Hl : Hl;
     }
-  });
+  };
+  if (nt > 1 && b < 4 * nt) {
+    team->run_fixed(body, nt, kJoinWaitUs);
+  } else {
+    body(0, 1);
+  }
   rnn_output(m, isa, state, b, out);
 }
 

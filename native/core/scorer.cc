@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
-#include <thread>
+#include <atomic>
+#include <exception>
 
 #include "errors.h"
 #include "kernels.h"
@@ -34,40 +35,45 @@ bool range_has_eligible(const uint64_t* bits, size_t lo, size_t hi) {
   return false;
 }
 
-// One thread's share: rows [lo, hi) for every user.
+// One team member's share: the blocks of rows it claims, in ascending order, for every user.
 struct Worker {
-  const ScoreRequest* req;
-  const Kernels* kern;
-  size_t lo, hi;
-  size_t cap;                    // per-user buffer capacity
-  std::vector<Scored> arena;     // b * cap
-  std::vector<TopK> heaps;       // b
-  std::vector<size_t> kept;      // b, filled by finish()
+  const ScoreRequest* req = nullptr;
+  const Kernels* kern = nullptr;
+  size_t cap = 0;                 // per-user buffer capacity
+  std::vector<Scored> arena;      // b * cap
+  std::vector<TopK> heaps;        // b
+  std::vector<size_t> kept;       // b, filled by finish()
+  std::vector<float> scores;      // kUserGroup x tile
+  std::vector<uint32_t> idx;      // tile
+  std::vector<size_t> excl_pos;   // b
+  bool started = false;
 
-  void run() {
+  void start() {
+    const ScoreRequest& r = *req;
+    heaps.reserve(r.b);
+    arena.resize(r.b * cap);
+    for (size_t u = 0; u < r.b; ++u) heaps.emplace_back(r.k, arena.data() + u * cap, cap);
+    const size_t tile = tile_items(r.d);
+    scores.resize(kUserGroup * tile);
+    idx.resize(tile);
+    if (r.excl_offsets) excl_pos.resize(r.b);
+    started = true;
+  }
+
+  // Rows [lo, hi), after every row below lo this member has seen.
+  void run(size_t lo, size_t hi) {
+    if (!started) start();
     const ScoreRequest& r = *req;
     const size_t b = r.b, d = r.d;
-    heaps.reserve(b);
-    arena.resize(b * cap);
-    for (size_t u = 0; u < b; ++u) heaps.emplace_back(r.k, arena.data() + u * cap, cap);
-    kept.assign(b, 0);
-    if (lo >= hi) return;
-
     const size_t tile = tile_items(d);
-    std::vector<float> scores(kUserGroup * tile);
-    std::vector<uint32_t> idx(tile);
-    std::vector<size_t> excl_pos;
     if (r.excl_offsets) {
-      excl_pos.resize(b);
       for (size_t u = 0; u < b; ++u) {
         const int32_t* first = r.excl_rows + r.excl_offsets[u];
         const int32_t* last = r.excl_rows + r.excl_offsets[u + 1];
-        excl_pos[u] = static_cast<size_t>(std::lower_bound(first, last, static_cast<int32_t>(lo)) -
-                                          r.excl_rows);
+        excl_pos[u] = static_cast<size_t>(std::lower_bound(first, last, static_cast<int32_t>(lo)) - r.excl_rows);
       }
     }
     const float neg_inf = -INFINITY;
-
     for (size_t t0 = lo; t0 < hi; t0 += tile) {
       const size_t nt = std::min(tile, hi - t0);
       if (r.eligible && !range_has_eligible(r.eligible, t0, t0 + nt)) continue;
@@ -105,7 +111,12 @@ struct Worker {
         }
       }
     }
-    for (size_t u = 0; u < b; ++u) kept[u] = heaps[u].finish();
+  }
+
+  void finish() {
+    kept.assign(req->b, 0);
+    if (!started) return;
+    for (size_t u = 0; u < req->b; ++u) kept[u] = heaps[u].finish();
   }
 };
 
@@ -119,36 +130,51 @@ void score_topk(const ScoreRequest& r, int32_t* out_rows, float* out_scores) {
   if (r.n > static_cast<size_t>(INT32_MAX)) throw OutOfRange("catalogue larger than 2^31-1 rows");
   const Kernels& kern = kernels_for(r.isa);
 
-  // Split rows into contiguous ranges, at most one per thread and at least a few tiles each so
-  // small catalogues do not pay for threads they cannot use.
+  // Rows are cut into blocks that members claim in ascending order from a shared counter: the
+  // caller starts at once, helpers join when they wake, and nobody waits for a late one. Blocks
+  // are a few tiles at least, and several per thread so that work evens out.
+  const size_t tile = tile_items(r.d);
   size_t threads = static_cast<size_t>(std::max(1, r.threads));
-  const size_t min_rows = 4 * tile_items(r.d);
-  threads = std::max<size_t>(1, std::min(threads, (r.n + min_rows - 1) / min_rows));
+  if (r.team) threads = std::min(threads, r.team->size());
+  else threads = 1;
+  size_t block = std::max<size_t>(4 * tile, (r.n + 8 * threads - 1) / (8 * threads));
+  block = (block + 7) & ~static_cast<size_t>(7);
+  const size_t nblocks = (r.n + block - 1) / block;
+  if (nblocks < 2) threads = 1;
   const size_t cap = std::max<size_t>(2 * r.k, r.k + 16);
 
   std::vector<Worker> workers(threads);
-  const size_t per = ((r.n + threads - 1) / threads + 7) & ~static_cast<size_t>(7);
-  for (size_t t = 0; t < threads; ++t) {
-    workers[t].req = &r;
-    workers[t].kern = &kern;
-    workers[t].lo = std::min(r.n, t * per);
-    workers[t].hi = std::min(r.n, (t + 1) * per);
-    workers[t].cap = cap;
+  for (Worker& w : workers) {
+    w.req = &r;
+    w.kern = &kern;
+    w.cap = cap;
   }
-  if (threads == 1) {
-    workers[0].run();
+  std::atomic<size_t> next{0};
+  std::vector<std::exception_ptr> errors(threads);
+  auto fn = [&](size_t member) {
+    try {
+      for (size_t bi = next++; bi < nblocks; bi = next++) {
+        workers[member].run(bi * block, std::min(r.n, (bi + 1) * block));
+      }
+    } catch (...) {
+      errors[member] = std::current_exception();
+      next = nblocks;
+    }
+  };
+  if (threads > 1) {
+    r.team->run_dynamic(fn, threads);
   } else {
-    std::vector<std::thread> pool;
-    pool.reserve(threads - 1);
-    for (size_t t = 1; t < threads; ++t) pool.emplace_back([&workers, t] { workers[t].run(); });
-    workers[0].run();
-    for (auto& th : pool) th.join();
+    fn(0);
   }
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  for (Worker& w : workers) w.finish();
 
   std::vector<std::pair<const Scored*, size_t>> parts(threads);
   for (size_t u = 0; u < r.b; ++u) {
     for (size_t t = 0; t < threads; ++t) {
-      parts[t] = {workers[t].heaps[u].data(), workers[t].kept[u]};
+      parts[t] = {workers[t].started ? workers[t].heaps[u].data() : nullptr, workers[t].kept[u]};
     }
     merge_topk(parts, r.k, out_rows + u * r.k, out_scores + u * r.k);
   }

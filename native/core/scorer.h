@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cpu.h"
+#include "thread_team.h"
 
 namespace recscore {
 
@@ -24,11 +25,12 @@ struct ScoreRequest {
   const int32_t* excl_rows = nullptr;
   // Eligibility bitset over rows (bit j of word j/64), or null when every row is eligible.
   const uint64_t* eligible = nullptr;
-  int threads = 1;
+  int threads = 1;             // members of `team` to use (1: the caller alone)
+  ThreadTeam* team = nullptr;  // helpers for threads > 1; null: the caller alone
   Isa isa = Isa::kAvx2;
 };
 
-// [sync; spawns req.threads - 1 helper threads and joins them before returning]
+// [sync; the caller works, and up to req.threads - 1 helpers of req.team join while it does]
 // Writes b x k results, best first (score descending, then row ascending); positions that no
 // eligible row fills get row -1 and score -Infinity. Scores are computed tile by tile and fed
 // into per-user selection; no b x n matrix is ever formed. Extra memory is

@@ -1,5 +1,7 @@
 #include "thread_team.h"
 
+#include <chrono>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define RS_PAUSE() _mm_pause()
@@ -10,12 +12,16 @@
 namespace recscore {
 
 namespace {
-constexpr int kSpinBeforeSleep = 1 << 15;  // ~100 µs of polling before a helper sleeps
-}
+// Helpers poll this long after their last region before they sleep: waking a sleeping thread
+// can take milliseconds on a virtual machine whose idle CPU was halted.
+constexpr auto kSpinWindow = std::chrono::milliseconds(2);
+constexpr uint64_t kOpen = uint64_t{1} << 31;
+constexpr uint64_t kCount = kOpen - 1;
+}  // namespace
 
 ThreadTeam::ThreadTeam(size_t helpers) {
   helpers_.reserve(helpers);
-  for (size_t i = 0; i < helpers; ++i) helpers_.emplace_back([this, i] { helper_main(i + 1); });
+  for (size_t i = 0; i < helpers; ++i) helpers_.emplace_back([this, i] { helper_main(i); });
 }
 
 ThreadTeam::~ThreadTeam() {
@@ -28,12 +34,13 @@ ThreadTeam::~ThreadTeam() {
   for (auto& t : helpers_) t.join();
 }
 
-void ThreadTeam::helper_main(size_t member) {
+void ThreadTeam::helper_main(size_t) {
   uint64_t seen = 0;
   for (;;) {
-    int spins = 0;
+    const auto idle_since = std::chrono::steady_clock::now();
+    unsigned spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen) {
-      if (++spins < kSpinBeforeSleep) {
+      if ((++spins & 63) != 0 || std::chrono::steady_clock::now() - idle_since < kSpinWindow) {
         RS_PAUSE();
         continue;
       }
@@ -42,30 +49,90 @@ void ThreadTeam::helper_main(size_t member) {
     }
     seen = generation_.load(std::memory_order_acquire);
     if (stop_.load()) return;
-    (*fn_)(member);
+    // Join the open region, if it is still the one this wake-up was for and has room.
+    uint64_t v = ticket_.load(std::memory_order_acquire);
+    size_t member = 0;
+    for (;;) {
+      if ((v >> 32) != (seen & 0xffffffffu) || !(v & kOpen) || (v & kCount) + 1 >= max_members_.load(std::memory_order_relaxed)) break;
+      if (ticket_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) {
+        member = static_cast<size_t>(v & kCount) + 1;
+        break;
+      }
+    }
+    if (member == 0) continue;  // too late, or no room: wait for the next region
+    if (dyn_fn_) {
+      (*dyn_fn_)(member);
+    } else {
+      size_t n;
+      while ((n = members_.load(std::memory_order_acquire)) == 0) RS_PAUSE();
+      (*fixed_fn_)(member, n);
+    }
     finished_.fetch_add(1, std::memory_order_acq_rel);
   }
 }
 
-bool ThreadTeam::try_run(const std::function<void(size_t)>& fn) {
-  std::unique_lock<std::mutex> region(busy_, std::try_to_lock);
-  if (!region.owns_lock()) return false;
-  fn_ = &fn;
+uint64_t ThreadTeam::open_region(size_t max_members) {
+  max_members_.store(max_members, std::memory_order_relaxed);
   finished_.store(0, std::memory_order_relaxed);
+  members_.store(0, std::memory_order_relaxed);
+  uint64_t g;
   {
     std::lock_guard<std::mutex> lk(sleep_mu_);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
+    // The ticket names the region by the generation that announces it, so a helper that wakes
+    // late cannot join a later region by mistake.
+    g = generation_.load(std::memory_order_relaxed) + 1;
+    ticket_.store((g & 0xffffffffu) << 32 | kOpen, std::memory_order_release);
+    generation_.store(g, std::memory_order_release);
   }
   wake_.notify_all();
+  return g;
+}
+
+size_t ThreadTeam::close_region(uint64_t) {
+  const uint64_t v = ticket_.fetch_and(~kOpen, std::memory_order_acq_rel);
+  return static_cast<size_t>(v & kCount);
+}
+
+void ThreadTeam::run_dynamic(const std::function<void(size_t)>& fn, size_t max_members) {
+  std::unique_lock<std::mutex> region(busy_, std::try_to_lock);
+  if (!region.owns_lock() || helpers_.empty() || max_members < 2) {
+    fn(0);
+    return;
+  }
+  dyn_fn_ = &fn;
+  fixed_fn_ = nullptr;
+  const uint64_t id = open_region(max_members);
   fn(0);
-  while (finished_.load(std::memory_order_acquire) != helpers_.size()) RS_PAUSE();
-  fn_ = nullptr;
-  return true;
+  const size_t joined = close_region(id);
+  while (finished_.load(std::memory_order_acquire) != joined) RS_PAUSE();
+  dyn_fn_ = nullptr;
+}
+
+void ThreadTeam::run_fixed(const std::function<void(size_t, size_t)>& fn, size_t max_members,
+                           double wait_us) {
+  std::unique_lock<std::mutex> region(busy_, std::try_to_lock);
+  if (!region.owns_lock() || helpers_.empty() || max_members < 2) {
+    fn(0, 1);
+    return;
+  }
+  fixed_fn_ = &fn;
+  dyn_fn_ = nullptr;
+  const uint64_t id = open_region(max_members);
+  const size_t want = std::min(helpers_.size(), max_members - 1);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double, std::micro>(wait_us);
+  while ((ticket_.load(std::memory_order_acquire) & kCount) < want && std::chrono::steady_clock::now() < until) {
+    RS_PAUSE();
+  }
+  const size_t joined = close_region(id);
+  members_.store(joined + 1, std::memory_order_release);
+  fn(0, joined + 1);
+  while (finished_.load(std::memory_order_acquire) != joined) RS_PAUSE();
+  fixed_fn_ = nullptr;
 }
 
 void ThreadTeam::barrier() {
-  const size_t n = size();
-  if (n == 1) return;
+  const size_t n = members_.load(std::memory_order_acquire);
+  if (n <= 1) return;
   const uint64_t gen = barrier_gen_.load(std::memory_order_acquire);
   if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
     arrived_.store(0, std::memory_order_relaxed);

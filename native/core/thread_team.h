@@ -1,6 +1,7 @@
-// A fixed team of helper threads for short parallel regions: the caller plus helpers run one
-// function together, meeting at barriers, with a spin-then-sleep handoff so that a region of a
-// few microseconds costs little more than its work.
+// A fixed team of helper threads for short parallel regions. The caller always works; helpers
+// join a region only if they are awake in time, so a helper whose CPU was idle (and whose wake-up
+// can take milliseconds on a virtual machine) never delays the caller. Helpers poll briefly
+// after each region, then sleep.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -21,32 +22,44 @@ class ThreadTeam {
   ThreadTeam(const ThreadTeam&) = delete;
   ThreadTeam& operator=(const ThreadTeam&) = delete;
 
+  // Most members a region can have: the caller and every helper.
   size_t size() const { return helpers_.size() + 1; }
 
-  // [sync, any thread] Runs fn(member) on the caller (member 0) and every helper, and returns
-  // when all have returned. One region at a time: returns false without running anything when
-  // another thread's region is in progress (the caller then does the work alone).
-  // fn must not throw; it may call barrier().
-  bool try_run(const std::function<void(size_t)>& fn);
+  // [sync, any thread] Runs fn(member) on the caller (member 0) and on the helpers (members
+  // 1..) that join while the caller is still in its own fn, at most max_members in all; returns
+  // when all who joined have returned. fn must take its work from a shared queue: any number of
+  // helpers, none included, may join. One region at a time per team: a caller that finds the
+  // team busy runs fn(0) alone. fn must not throw.
+  void run_dynamic(const std::function<void(size_t)>& fn, size_t max_members);
 
-  // [inside a region] Waits until every member has arrived.
+  // [sync, any thread] Runs fn(member, members) on a team fixed at the start: the caller plus
+  // the helpers that join within wait_us microseconds (at most max_members in all); members may
+  // call barrier(). A busy team gives fn(0, 1) on the caller. fn must not throw.
+  void run_fixed(const std::function<void(size_t, size_t)>& fn, size_t max_members, double wait_us);
+
+  // [inside a run_fixed region] Waits until every member of the region has arrived.
   void barrier();
 
  private:
-  void helper_main(size_t member);
+  void helper_main(size_t index);
+  uint64_t open_region(size_t max_members);  // returns the region id
+  size_t close_region(uint64_t region);       // returns how many helpers joined
 
   std::vector<std::thread> helpers_;
-  std::mutex busy_;  // held for the whole region by its caller
+  std::mutex busy_;  // held by the caller for the whole region
   std::mutex sleep_mu_;
   std::condition_variable wake_;
-  // Each flag other threads poll lives on its own cache line: a write to one must not make the
-  // pollers of another re-fetch theirs.
-  alignas(64) std::atomic<uint64_t> generation_{0};
+  const std::function<void(size_t)>* dyn_fn_ = nullptr;
+  const std::function<void(size_t, size_t)>* fixed_fn_ = nullptr;
+  std::atomic<size_t> max_members_{1};  // read by helpers while the next region may be opening
+  // Each word other threads poll lives on its own cache line.
+  alignas(64) std::atomic<uint64_t> generation_{0};  // bumped to wake helpers for a region
+  alignas(64) std::atomic<uint64_t> ticket_{0};      // region id << 32 | open bit | helpers joined
   alignas(64) std::atomic<size_t> finished_{0};
-  alignas(64) std::atomic<size_t> arrived_{0};      // barrier: members arrived
+  alignas(64) std::atomic<size_t> members_{0};       // run_fixed: the team size, once fixed
+  alignas(64) std::atomic<size_t> arrived_{0};       // barrier: members arrived
   alignas(64) std::atomic<uint64_t> barrier_gen_{0};  // barrier: completed barriers
   alignas(64) std::atomic<bool> stop_{false};
-  const std::function<void(size_t)>* fn_ = nullptr;
 };
 
 }  // namespace recscore

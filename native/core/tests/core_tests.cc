@@ -118,6 +118,8 @@ void check_case(const Case& c, uint32_t seed) {
   r.excl_rows = c.exclude ? rows.data() : nullptr;
   r.eligible = c.allow ? elig.data() : nullptr;
   r.threads = c.threads;
+  ThreadTeam team(3);
+  r.team = &team;
   r.isa = c.isa;
   std::vector<int32_t> out_rows(c.b * c.k);
   std::vector<float> out_scores(c.b * c.k);
@@ -190,6 +192,8 @@ void run_topk(const Case& c, std::vector<int32_t>* rows, std::vector<float>* sco
   r.b = c.b;
   r.k = c.k;
   r.threads = c.threads;
+  static ThreadTeam team(3);
+  r.team = &team;
   r.isa = c.isa;
   rows->assign(c.b * c.k, 0);
   scores->assign(c.b * c.k, 0);
@@ -370,10 +374,10 @@ void check_model(EncoderModel m, uint32_t seed, const EncoderModel* ref = nullpt
   for (Isa isa : isas()) {
     for (ThreadTeam* team : {static_cast<ThreadTeam*>(nullptr), &team2, &team3}) {
       std::vector<float> out(hs.size() * od);
-      rnn_encode(m, isa, ids.data(), offsets.data(), hs.size(), team, out.data());
+      rnn_encode(m, isa, ids.data(), offsets.data(), hs.size(), team, 8, out.data());
       // A few rows take the unit-parallel path: the same numbers.
       std::vector<float> few(2 * od);
-      rnn_encode(m, isa, ids.data(), offsets.data(), 2, team, few.data());
+      rnn_encode(m, isa, ids.data(), offsets.data(), 2, team, 8, few.data());
       CHECK(std::memcmp(few.data(), out.data(), few.size() * sizeof(float)) == 0);
       for (size_t u = 0; u < hs.size(); ++u) {
         auto expect = reference_encode(*ref, hs[u]);
@@ -382,11 +386,11 @@ void check_model(EncoderModel m, uint32_t seed, const EncoderModel* ref = nullpt
     }
     if (m.unidirectional()) {  // step through every history: the same vectors, bit for bit
       std::vector<float> enc(hs.size() * od);
-      rnn_encode(m, isa, ids.data(), offsets.data(), hs.size(), nullptr, enc.data());
+      rnn_encode(m, isa, ids.data(), offsets.data(), hs.size(), nullptr, 1, enc.data());
       for (size_t u = 0; u < hs.size(); ++u) {
         std::vector<float> state(m.state_size(), 0.f), out(od);
         rnn_output(m, isa, state.data(), 1, out.data());
-        for (int32_t id : hs[u]) rnn_step(m, isa, state.data(), &id, 1, u % 2 ? &team2 : nullptr, out.data());
+        for (int32_t id : hs[u]) rnn_step(m, isa, state.data(), &id, 1, u % 2 ? &team2 : nullptr, 2, out.data());
         CHECK(std::memcmp(out.data(), enc.data() + u * od, od * sizeof(float)) == 0);
       }
     }
@@ -636,12 +640,12 @@ int main() {
     std::vector<int32_t> ids{1, 23}, offsets{0, 1, 2};
     std::vector<float> out(2 * m.out_dim()), state(m.state_size());
     ThreadTeam team(1);
-    CHECK(throws<OutOfRange>([&] { rnn_encode(m, best_isa(), ids.data(), offsets.data(), 2, nullptr, out.data()); }));
+    CHECK(throws<OutOfRange>([&] { rnn_encode(m, best_isa(), ids.data(), offsets.data(), 2, nullptr, 1, out.data()); }));
     ids[1] = -1;
-    CHECK(throws<OutOfRange>([&] { rnn_encode(m, best_isa(), ids.data(), offsets.data(), 2, &team, out.data()); }));
-    CHECK(throws<OutOfRange>([&] { rnn_step(m, best_isa(), state.data(), &ids[1], 1, &team, out.data()); }));
+    CHECK(throws<OutOfRange>([&] { rnn_encode(m, best_isa(), ids.data(), offsets.data(), 2, &team, 2, out.data()); }));
+    CHECK(throws<OutOfRange>([&] { rnn_step(m, best_isa(), state.data(), &ids[1], 1, &team, 2, out.data()); }));
     EncoderModel bi = random_model(CellKind::kLstm, 1, 2, false, false, 0, false, false, 11);
-    CHECK(throws<InvalidArgument>([&] { rnn_step(bi, best_isa(), state.data(), ids.data(), 1, nullptr, out.data()); }));
+    CHECK(throws<InvalidArgument>([&] { rnn_step(bi, best_isa(), state.data(), ids.data(), 1, nullptr, 1, out.data()); }));
     EncoderModel broken = m;
     broken.layers[0].dirs[0].r.pop_back();
     CHECK(throws<InvalidArgument>([&] { broken.validate(); }));
