@@ -1,7 +1,8 @@
 // Benchmark entry: `npm run bench` (full) or `npm run bench -- --quick` (N / 10, fewer samples).
 //
-// Measures the machine ceilings, then runs the scoring suite (bench/scoring.mjs) in the same
-// process, prints the tables and writes bench/results/scoring-<date>.json.
+// Measures the machine ceilings, then runs the scoring suite (bench/scoring.mjs) and the
+// encoder suite (bench/encoder.mjs) in the same process, prints the tables and writes
+// bench/results/scoring-<date>.json (the encoder's rows under "encoder").
 //
 // Options (argv, or the environment variable in brackets):
 //   --quick                      smoke run: N / 10, fewer samples          [RECSCORE_BENCH_QUICK=1]
@@ -18,6 +19,7 @@
 //                                0 with interleaved, where spinning threads would slow the next
 //                                engine's call)
 //   --case=S[,S…]                only the cases whose label contains S, e.g. --case="N=1.00M d=64 B=256"
+//   --suites=scoring,encoder     which suites to run                        [RECSCORE_BENCH_SUITES]
 //   --retries=2                  re-time a case (up to this many times) when other processes
 //                                used over 5% of the CPUs meanwhile        [RECSCORE_BENCH_RETRIES]
 //   --out=FILE                   where to write the JSON
@@ -29,6 +31,7 @@ import { join } from 'node:path';
 
 import { measureCeilings } from './ceilings.mjs';
 import { BENCH_DIR, ROOT, cpuSince, cpuSnapshot, fmt, packageVersion, textTable } from './lib.mjs';
+import { encoderTable, runEncoder } from './encoder.mjs';
 import { ENGINES, runScoring } from './scoring.mjs';
 
 function option(name, env) {
@@ -53,6 +56,7 @@ if (!(gapMs >= 0)) throw new Error('--gap-ms must be >= 0');
 const onlyArg = option('case', 'RECSCORE_BENCH_CASE');
 const only = onlyArg ? String(onlyArg).split(',').map((x) => x.trim()).filter(Boolean) : null;
 const retries = Number(option('retries', 'RECSCORE_BENCH_RETRIES') ?? 2);
+const suites = String(option('suites', 'RECSCORE_BENCH_SUITES') ?? 'scoring,encoder').split(',').map((x) => x.trim());
 const ortSpinning = String(option('ort-spinning', 'RECSCORE_BENCH_ORT_SPINNING') ?? (method === 'interleaved' ? '0' : '1')) !== '0';
 if (!(threads >= 1)) throw new Error('--threads must be >= 1');
 
@@ -137,7 +141,7 @@ for (let attempt = 0; ; attempt++) {
   await new Promise((r) => setTimeout(r, 5000));
 }
 
-const results = await runScoring({
+const results = !suites.includes('scoring') ? [] : await runScoring({
   quick,
   threads,
   engines,
@@ -189,6 +193,12 @@ const summaryRows = results.map((r) => {
   };
 });
 
+let encoder = null;
+if (suites.includes('encoder')) {
+  console.log('\nEncoder (models/fixtures/bench_lstm2x128.onnx: 2 x LSTM 128, embedding 64, T = 20), native vs onnxruntime:');
+  encoder = await runEncoder({ threads, quick, gemmGflops: ceilings.gemm.byThreads[threads]?.gflops ?? null });
+}
+
 const g = ceilings.gemm.byThreads;
 const b = ceilings.bandwidth.byThreads;
 console.log('\nCeilings (median):');
@@ -196,12 +206,16 @@ for (const t of Object.keys(g)) {
   console.log(`  ${t} thread(s): sgemm ${fmt(g[t].gflops, 1)} GFLOP/s, read ${b[t].gbs == null ? '–' : fmt(b[t].gbs, 1)} GB/s`);
 }
 console.log('\nPer engine (median wall-clock per call; throughput: B=1 catalogue GB/s read, B>1 GFLOP/s):');
-console.log(textTable(engineRows));
+if (engineRows.length) console.log(textTable(engineRows));
 console.log(
   '\nrecscore vs peers (vs X = X median / recscore median, >1 means recscore is faster; ' +
     'fraction of the 2-thread ceiling; mismatch = users whose top-k sets differ):',
 );
-console.log(textTable(summaryRows));
+if (summaryRows.length) console.log(textTable(summaryRows));
+if (encoder) {
+  console.log('\nEncoder: native vs onnxruntime (vs ORT = ORT median / native median; GFLOP/s count the graph as exported):');
+  console.log(encoderTable(encoder));
+}
 
 // -- JSON --------------------------------------------------------------------------------------
 const stamp = started.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, '');
@@ -219,6 +233,7 @@ writeFileSync(
       machine: { ...machine, loadavgAtEnd: os.loadavg().map((x) => +x.toFixed(2)) },
       ceilings,
       results,
+      encoder: encoder?.map((r) => ({ case: r.case, ...r.raw })) ?? null,
     },
     null,
     2,

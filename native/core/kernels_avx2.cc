@@ -76,6 +76,16 @@ RS_AVX2_INLINE void block(const float* users, size_t d, const float* items, size
       size_t jj = j + (static_cast<size_t>(c) < valid ? static_cast<size_t>(c) : valid - 1);
       x[c] = items + jj * d;
     }
+    if (MU == 1) {
+      // One user: the scan is bound by memory. Ask for the rows two blocks ahead now, so the
+      // next loads find them on their way.
+      const char* base = reinterpret_cast<const char*>(items);
+      const size_t end = ni * d * sizeof(float);
+      for (size_t off = (j + 2 * NI) * d * sizeof(float), stop = off + NI * d * sizeof(float); off < stop && off < end;
+           off += 64) {
+        _mm_prefetch(base + off, _MM_HINT_T0);
+      }
+    }
     micro<MU, NI>(users, d, x, res);
     if (bias) {
       for (int r = 0; r < MU; ++r) {
