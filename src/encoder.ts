@@ -59,7 +59,11 @@ export class EncoderState {
     this.histories = histories;
   }
 
-  /** Events stepped into each row so far are not tracked natively; this is the raw state (copy). */
+  /**
+   * A copy of the recurrent state (batch × stateSize floats: every layer's h, then c for LSTM),
+   * to persist live sessions; `encoder.restoreState` takes it back. Null on the onnxruntime
+   * backend, whose state is the history itself.
+   */
   toFloat32Array(): Float32Array | null {
     return this.data ? this.data.slice() : null;
   }
@@ -231,6 +235,25 @@ export class Encoder {
       return new EncoderState(this, batch, new Float32Array(batch * this.#stateSize), null);
     }
     return new EncoderState(this, batch, null, Array.from({ length: batch }, () => []));
+  }
+
+  /** Floats of recurrent state per user (0 when `step` re-encodes histories). */
+  get stateSize(): number {
+    return this.#native && this.#steppable ? this.#stateSize : 0;
+  }
+
+  /** A state from `state.toFloat32Array()` of an encoder of the same model. */
+  restoreState(data: Float32Array): EncoderState {
+    this.#check();
+    if (!(data instanceof Float32Array)) throw new InvalidArgumentError(`data must be a Float32Array, got ${describe(data)}`);
+    if (!this.#native || !this.#steppable) throw new InvalidArgumentError('restoreState needs the native backend and a unidirectional model');
+    if (data.length % this.#stateSize !== 0) {
+      throw new InvalidArgumentError(`data.length (${data.length}) is not a multiple of the state size (${this.#stateSize})`);
+    }
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) throw new InvalidArgumentError(`data[${i}] is not finite`);
+    }
+    return new EncoderState(this, data.length / this.#stateSize, data.slice(), null);
   }
 
   /**

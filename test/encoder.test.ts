@@ -103,6 +103,20 @@ describe('Encoder.step', () => {
     });
   }
 
+  it('a state saved with toFloat32Array and restored continues the same session', async () => {
+    const enc = await Encoder.load(`${dir}lstm2_bf_ylast_sigmoid.onnx`);
+    const st = enc.initialState(2);
+    enc.stepSync(st, [1, 2]);
+    enc.stepSync(st, [3, 4]);
+    const saved = st.toFloat32Array() as Float32Array;
+    expect(saved.length).toBe(2 * enc.stateSize);
+    const other = await Encoder.load(`${dir}lstm2_bf_ylast_sigmoid.onnx`);
+    const back = other.restoreState(saved);
+    expect(other.stepSync(back, [5, 6])).toEqual(await enc.encode([[1, 3, 5], [2, 4, 6]]));
+    expect(() => other.restoreState(saved.subarray(1))).toThrow(`data.length (${saved.length - 1}) is not a multiple of the state size (${enc.stateSize})`);
+    expect(() => other.restoreState(Float32Array.of(Number.NaN, ...saved.subarray(1)))).toThrow('data[0] is not finite');
+  });
+
   it('an empty history is the zero state: encode([[]]) equals output(initialState)', async () => {
     const enc = await Encoder.load(`${dir}lstm2_bf_ylast_sigmoid.onnx`);
     const empty = await enc.encode([[], [3, 4]]);
