@@ -90,7 +90,21 @@ export interface NpyOptions {
 /** Scores above this magnitude could overflow float32 inside the dot product. */
 const SCORE_LIMIT = 1e37;
 
+export type SharedCatalogue =
+  | { path: string }
+  | {
+      parts: {
+        vectors: Float32Array;
+        dim: number;
+        ids: ReadonlyArray<ItemId> | null;
+        bias: Float32Array | null;
+        attributes: Uint32Array | null;
+        maxRowNorm: number;
+      };
+    };
+
 interface Parts {
+  trustedIds?: boolean;
   vectors: Float32Array;
   size: number;
   dim: number;
@@ -132,7 +146,7 @@ export class Catalogue {
     this.#maxBias = mb;
     // New catalogues check their ids are unique now; a file's ids were checked when it was
     // written (and its header is checksummed), so its index is built on first use.
-    if (p.ids && !p.mapping) this.#rowOf = indexIds(p.ids);
+    if (p.ids && !p.mapping && !p.trustedIds) this.#rowOf = indexIds(p.ids);
   }
 
   /**
@@ -373,6 +387,46 @@ export class Catalogue {
   get _vectors(): Float32Array {
     this.#check();
     return this.#vectors;
+  }
+
+  /**
+   * What a worker thread needs to score against this catalogue without copying the matrix:
+   * the file to map, or the shared in-memory parts (internal).
+   */
+  _share(): SharedCatalogue {
+    this.#check();
+    if (this.#path && this.#mapping) return { path: this.#path };
+    if (!(this.#vectors.buffer instanceof SharedArrayBuffer)) {
+      throw new InvalidArgumentError('this catalogue cannot be shared with worker threads');
+    }
+    return {
+      parts: {
+        vectors: this.#vectors,
+        dim: this.#dim,
+        ids: this.#ids,
+        bias: this.#bias,
+        attributes: this.#attributes,
+        maxRowNorm: this.#maxRowNorm,
+      },
+    };
+  }
+
+  /** The other side of `_share` (internal). */
+  static async _fromShared(s: SharedCatalogue): Promise<Catalogue> {
+    if ('path' in s) return Catalogue.open(s.path, { verify: false });
+    const p = s.parts;
+    return new Catalogue({
+      vectors: p.vectors,
+      size: p.vectors.length / p.dim,
+      dim: p.dim,
+      ids: p.ids,
+      bias: p.bias,
+      attributes: p.attributes,
+      maxRowNorm: p.maxRowNorm,
+      mapping: null,
+      path: null,
+      trustedIds: true,
+    });
   }
 
   #index(): Map<ItemId, number> | null {

@@ -11,7 +11,10 @@ export type ErrorCode =
   | 'ERR_RECSCORE_UNSUPPORTED_MODEL'
   | 'ERR_RECSCORE_NATIVE_LOAD'
   | 'ERR_RECSCORE_NATIVE'
-  | 'ERR_CLOSED';
+  | 'ERR_CLOSED'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_WORKER_CRASHED'
+  | 'ABORT_ERR';
 
 /** A value has the wrong type or shape (`options.k must be a positive integer, got 1.5`). */
 export class InvalidArgumentError extends TypeError {
@@ -80,6 +83,33 @@ export class ClosedError extends Error {
   }
 }
 
+/** The engine's queue holds `maxQueue` requests already: back off and retry. */
+export class QueueFullError extends Error {
+  readonly code = 'ERR_QUEUE_FULL' as const;
+  constructor(limit: number) {
+    super(`the engine's queue is full (${limit} requests waiting)`);
+    this.name = 'QueueFullError';
+  }
+}
+
+/** The worker running this request died; it has been replaced and other requests go on. */
+export class WorkerCrashError extends Error {
+  readonly code = 'ERR_WORKER_CRASHED' as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'WorkerCrashError';
+  }
+}
+
+/** The request's AbortSignal fired before it was answered. */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR' as const;
+  constructor(message = 'the request was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AbortError';
+  }
+}
+
 /** Any other failure reported by native code (an OS error, an internal invariant). */
 export class NativeError extends Error {
   readonly code = 'ERR_RECSCORE_NATIVE' as const;
@@ -97,4 +127,40 @@ export function fromNative(e: unknown): Error {
   if (code === 'ERR_OUT_OF_RANGE') return new OutOfRangeError(e.message);
   if (code === 'ERR_SYSTEM' || code === 'ERR_NATIVE') return new NativeError(e.message, { cause: e });
   return e;
+}
+
+/** A plain description of an error that can cross a thread boundary. */
+export interface ErrorShape {
+  name: string;
+  code?: string;
+  message: string;
+}
+
+export function errorShape(e: unknown): ErrorShape {
+  if (e instanceof Error) return { name: e.name, code: (e as { code?: string }).code, message: e.message };
+  return { name: 'Error', message: String(e) };
+}
+
+/** Rebuilds an error of the same class and code from its shape (other threads' errors). */
+export function reviveError(s: ErrorShape): Error {
+  switch (s.name) {
+    case 'InvalidArgumentError':
+      return new InvalidArgumentError(s.message);
+    case 'OutOfRangeError':
+      return new OutOfRangeError(s.message);
+    case 'ModelError':
+      return new ModelError(s.message);
+    case 'UnsupportedModelError':
+      return new UnsupportedModelError(s.message);
+    case 'ClosedError':
+      return Object.assign(new ClosedError('x'), { message: s.message });
+    case 'NativeError':
+      return new NativeError(s.message);
+    case 'TypeError':
+      return Object.assign(new TypeError(s.message), s.code ? { code: s.code } : {});
+    case 'RangeError':
+      return Object.assign(new RangeError(s.message), s.code ? { code: s.code } : {});
+    default:
+      return Object.assign(new Error(s.message), { name: s.name }, s.code ? { code: s.code } : {});
+  }
 }

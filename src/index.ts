@@ -9,8 +9,12 @@ export type {
   TopKResult,
 } from './catalogue.js';
 export { Encoder, EncoderState } from './encoder.js';
+export { EngineSessions, ScoringEngine } from './engine/engine.js';
+export type { EngineOptions, EngineStats, Logger, Recommendation, RecommendRequest } from './engine/engine.js';
+export type { SessionOptions } from './engine/sessions.js';
 export type { EncoderBackend, EncoderLoadOptions } from './encoder.js';
 export {
+  AbortError,
   ClosedError,
   FormatError,
   InvalidArgumentError,
@@ -18,7 +22,9 @@ export {
   NativeError,
   NativeLoadError,
   OutOfRangeError,
+  QueueFullError,
   UnsupportedModelError,
+  WorkerCrashError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { Isa } from './native.js';
