@@ -1,8 +1,8 @@
 // Benchmark entry: `npm run bench` (full) or `npm run bench -- --quick` (N / 10, fewer samples).
 //
-// Measures the machine ceilings, then runs the scoring suite (bench/scoring.mjs) and the
-// encoder suite (bench/encoder.mjs) in the same process, prints the tables and writes
-// bench/results/scoring-<date>.json (the encoder's rows under "encoder").
+// Measures the machine ceilings, then runs the scoring suite (bench/scoring.mjs), the encoder
+// suite (bench/encoder.mjs) and the engine suite (bench/engine.mjs) in the same process, prints
+// the tables and writes bench/results/scoring-<date>.json (with "encoder" and "engine" rows).
 //
 // Options (argv, or the environment variable in brackets):
 //   --quick                      smoke run: N / 10, fewer samples          [RECSCORE_BENCH_QUICK=1]
@@ -19,7 +19,7 @@
 //                                0 with interleaved, where spinning threads would slow the next
 //                                engine's call)
 //   --case=S[,S…]                only the cases whose label contains S, e.g. --case="N=1.00M d=64 B=256"
-//   --suites=scoring,encoder     which suites to run                        [RECSCORE_BENCH_SUITES]
+//   --suites=scoring,encoder,engine  which suites to run                        [RECSCORE_BENCH_SUITES]
 //   --retries=2                  re-time a case (up to this many times) when other processes
 //                                used over 5% of the CPUs meanwhile        [RECSCORE_BENCH_RETRIES]
 //   --out=FILE                   where to write the JSON
@@ -32,6 +32,7 @@ import { join } from 'node:path';
 import { measureCeilings } from './ceilings.mjs';
 import { BENCH_DIR, ROOT, cpuSince, cpuSnapshot, fmt, packageVersion, textTable } from './lib.mjs';
 import { encoderTable, runEncoder } from './encoder.mjs';
+import { engineTable, runEngine } from './engine.mjs';
 import { ENGINES, runScoring } from './scoring.mjs';
 
 function option(name, env) {
@@ -56,7 +57,7 @@ if (!(gapMs >= 0)) throw new Error('--gap-ms must be >= 0');
 const onlyArg = option('case', 'RECSCORE_BENCH_CASE');
 const only = onlyArg ? String(onlyArg).split(',').map((x) => x.trim()).filter(Boolean) : null;
 const retries = Number(option('retries', 'RECSCORE_BENCH_RETRIES') ?? 2);
-const suites = String(option('suites', 'RECSCORE_BENCH_SUITES') ?? 'scoring,encoder').split(',').map((x) => x.trim());
+const suites = String(option('suites', 'RECSCORE_BENCH_SUITES') ?? 'scoring,encoder,engine').split(',').map((x) => x.trim());
 const ortSpinning = String(option('ort-spinning', 'RECSCORE_BENCH_ORT_SPINNING') ?? (method === 'interleaved' ? '0' : '1')) !== '0';
 if (!(threads >= 1)) throw new Error('--threads must be >= 1');
 
@@ -199,6 +200,12 @@ if (suites.includes('encoder')) {
   encoder = await runEncoder({ threads, quick, gemmGflops: ceilings.gemm.byThreads[threads]?.gflops ?? null });
 }
 
+let engineSuite = null;
+if (suites.includes('engine')) {
+  console.log('\nEngine (recommend end to end) vs a naive onnxruntime pipeline, closed loop at concurrency 1, 16, 256:');
+  engineSuite = await runEngine({ threads, quick });
+}
+
 const g = ceilings.gemm.byThreads;
 const b = ceilings.bandwidth.byThreads;
 console.log('\nCeilings (median):');
@@ -212,6 +219,10 @@ console.log(
     'fraction of the 2-thread ceiling; mismatch = users whose top-k sets differ):',
 );
 if (summaryRows.length) console.log(textTable(summaryRows));
+if (engineSuite) {
+  console.log('\nEngine: throughput and latency (vs C=1 = the gain from batching; vs naive = ONNX encoder + Gemm/TopK sessions per request):');
+  console.log(engineTable(engineSuite));
+}
 if (encoder) {
   console.log('\nEncoder: native vs onnxruntime (vs ORT = ORT median / native median; GFLOP/s count the graph as exported):');
   console.log(encoderTable(encoder));
@@ -234,6 +245,7 @@ writeFileSync(
       ceilings,
       results,
       encoder: encoder?.map((r) => ({ case: r.case, ...r.raw })) ?? null,
+      engine: engineSuite?.map((r) => r.raw) ?? null,
     },
     null,
     2,

@@ -168,6 +168,35 @@ describe('ScoringEngine', () => {
   });
 });
 
+describe('ScoringEngine catalogues and item identity', () => {
+  it('maps a catalogue file in each worker, and string ids through a vocabulary', async () => {
+    // Catalogue ids are SKUs; the model's item i is "sku-<4999 - i>" (a reversed vocabulary).
+    const ids = Array.from({ length: N }, (_, i) => `sku-${i}`);
+    const named = Catalogue.fromVectors(randomMatrix(N, D, 77), { dim: D, ids, bias: randomMatrix(N, 1, 78) });
+    const path = join(dir, 'named.rsc');
+    await named.save(path);
+    const vocabulary = Array.from({ length: 5000 }, (_, i) => `sku-${4999 - i}`);
+    const engine = await ScoringEngine.create({ model, catalogue: path, threads: 2, vocabulary });
+    const history = ['sku-4999', 'sku-10', 'sku-0'];
+    const modelIds = [0, 4989, 4999];
+    const got = await engine.recommend({ history, k: 6 });
+    const vec = await encoder.encode([modelIds]);
+    const top = catalogue.topK(vec, { k: 6, exclude: [[4999, 10, 0]] });
+    expect(got.items.map((x) => x.id)).toEqual(Array.from(top.rows, (r) => `sku-${r}`));
+    expect(got.items.map((x) => x.score)).toEqual(Array.from(top.scores));
+    await expect(engine.recommend({ history: ['sku-5500'], k: 1 })).rejects.toThrow('request.history[0] = "sku-5500" has no item index in the model');
+    await engine.close();
+    expect(engine.catalogue.closed).toBe(true); // opened by the engine, closed with it
+  });
+
+  it('checks its options', async () => {
+    await expect(ScoringEngine.create({ model, catalogue, threads: 0 })).rejects.toThrow('options.threads must be a positive integer, got 0');
+    await expect(ScoringEngine.create({ model, catalogue: 42 as unknown as string })).rejects.toThrow('options.catalogue must be a path or a Catalogue, got 42');
+    const small = Catalogue.fromVectors(randomMatrix(10, 8, 1), { dim: 8 });
+    await expect(ScoringEngine.create({ model, catalogue: small })).rejects.toThrow("the model's vectors have 64 dimensions, the catalogue's 8");
+  });
+});
+
 describe('ScoringEngine sessions', () => {
   it('push advances the state: push-then-recommend equals recommending on the whole history', async () => {
     const engine = await ScoringEngine.create({ model, catalogue, threads: 2 });
