@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', demo: 'src/demo.ts', 'engine-worker': 'src/engine/worker.ts' },
+  entry: { index: 'src/index.ts', cli: 'src/cli/main.ts', 'engine-worker': 'src/engine/worker.ts' },
   format: ['esm', 'cjs'],
   dts: { entry: 'src/index.ts' },
   target: 'node20',

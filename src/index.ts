@@ -9,6 +9,8 @@ export type {
   TopKResult,
 } from './catalogue.js';
 export { Encoder, EncoderState } from './encoder.js';
+export { evaluate, metricsFromRanks, TIE_POLICY } from './cli/evaluate.js';
+export type { EvalMetrics, EvalSession } from './cli/evaluate.js';
 export { EngineSessions, ScoringEngine } from './engine/engine.js';
 export type { EngineOptions, EngineStats, Logger, Recommendation, RecommendRequest } from './engine/engine.js';
 export type { SessionOptions } from './engine/sessions.js';

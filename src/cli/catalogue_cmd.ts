@@ -1,0 +1,74 @@
+/** `recscore catalogue build` and `recscore catalogue inspect`. */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+
+import { Catalogue, type ItemId } from '../catalogue.js';
+import { readCatalogueHeader } from '../catalogue_file.js';
+import { readNpyFloat32 } from '../npy.js';
+import { UserError } from './user_error.js';
+
+function mustExist(flag: string, path: string): void {
+  if (!existsSync(path)) throw new UserError(`${flag} ${path}: no such file`);
+}
+
+/** Ids from a text file, one per line: all canonical integers become numbers, otherwise strings. */
+export function readIds(path: string): ItemId[] {
+  const text = readFileSync(path, 'utf8');
+  const ids = text.split(/\r?\n/);
+  if (ids.length > 0 && ids[ids.length - 1] === '') ids.pop();
+  const numeric = ids.every((s) => /^(0|[1-9][0-9]{0,15})$/.test(s) && Number.isSafeInteger(Number(s)));
+  return numeric ? ids.map(Number) : ids;
+}
+
+export async function buildCatalogue(o: {
+  vectors: string;
+  ids?: string;
+  bias?: string;
+  attributes?: string;
+  precision: string;
+  out: string;
+}): Promise<{ size: number; dim: number }> {
+  if (o.precision !== 'f32') throw new UserError(`--precision ${o.precision}: only f32 is supported by this version`);
+  mustExist('--vectors', o.vectors);
+  const ids = o.ids ? (mustExist('--ids', o.ids), readIds(o.ids)) : undefined;
+  let bias: Float32Array | undefined;
+  if (o.bias) {
+    mustExist('--bias', o.bias);
+    const b = await readNpyFloat32(o.bias);
+    if (b.shape.length !== 1) throw new UserError(`--bias ${o.bias}: expected a 1-D array, got shape (${b.shape.join(', ')})`);
+    bias = b.data;
+  }
+  let attributes: number[] | undefined;
+  if (o.attributes) {
+    mustExist('--attributes', o.attributes);
+    attributes = readFileSync(o.attributes, 'utf8').trim().split(/\r?\n/).map(Number);
+  }
+  const cat = await Catalogue.fromNpy(o.vectors, { ids, bias, attributes });
+  await cat.save(o.out);
+  const r = { size: cat.size, dim: cat.dim };
+  await cat.close();
+  return r;
+}
+
+export async function inspectCatalogue(path: string): Promise<Record<string, unknown>> {
+  mustExist('catalogue', path);
+  const { header: h, fileSize } = await readCatalogueHeader(path);
+  const cat = await Catalogue.open(path); // verifies the matrix checksum
+  const firstIds = Array.from({ length: Math.min(5, cat.size) }, (_, i) => cat.id(i));
+  await cat.close();
+  return {
+    path,
+    bytes: fileSize,
+    format: `${h.format} v1`,
+    dtype: h.dtype,
+    items: h.count,
+    dim: h.dim,
+    ids: h.ids === null ? 'row numbers' : h.ids.kind === 'int' ? 'integers' : 'strings/mixed',
+    firstIds,
+    bias: h.bias !== null,
+    attributes: h.attributes !== null,
+    maxRowNorm: h.maxRowNorm,
+    checksum: `crc32 ${h.checksum.value.toString(16).padStart(8, '0')} (verified)`,
+    createdBy: h.createdBy,
+    modified: statSync(path).mtime.toISOString(),
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * Next-item evaluation: for each session, rank the whole catalogue by the model's user vector
+ * for the history and see where the true next item lands.
+ *
+ * Metrics at k, averaged over sessions, with one relevant item per session:
+ *   Recall@k (= HitRate@k)  next item in the top k
+ *   MRR@k                   1/rank when it is, else 0
+ *   NDCG@k                  1/log2(rank + 1) when it is, else 0 (the ideal DCG is 1)
+ *   Precision@k             Recall@k / k
+ *   coverage                distinct items recommended / catalogue size
+ *   novelty                 mean over recommended items of -log2 p(i), with p(i) the item's
+ *                           share of the events in the evaluation sessions (add-one smoothed)
+ * Ties: items are ranked by score, equal scores by the lower catalogue row, exactly as topK
+ * orders them. With history exclusion (the default), a next item that is already in the history
+ * can never be recommended and counts as a miss.
+ */
+import type { Catalogue, ItemId } from '../catalogue.js';
+import type { Encoder } from '../encoder.js';
+
+export interface EvalSession {
+  history: ReadonlyArray<ItemId>;
+  next: ItemId;
+}
+
+export interface EvalMetrics {
+  sessions: number;
+  k: number;
+  recall: number;
+  hitRate: number;
+  mrr: number;
+  ndcg: number;
+  precision: number;
+  coverage: number;
+  novelty: number;
+  excludeHistory: boolean;
+  tiePolicy: string;
+}
+
+export const TIE_POLICY = 'score descending, equal scores by the lower catalogue row (as topK)';
+
+/**
+ * Metrics from the 1-based rank of each session's next item (null: not in the top k), how often
+ * each catalogue row was recommended, and item popularity counts (by catalogue row).
+ */
+export function metricsFromRanks(
+  ranks: ReadonlyArray<number | null>,
+  k: number,
+  shownCounts: ReadonlyMap<number, number>,
+  popularity: { counts: ReadonlyMap<number, number>; total: number; catalogueSize: number },
+): Omit<EvalMetrics, 'excludeHistory' | 'tiePolicy'> {
+  const n = ranks.length;
+  let hits = 0;
+  let rr = 0;
+  let dcg = 0;
+  for (const r of ranks) {
+    if (r === null) continue;
+    hits++;
+    rr += 1 / r;
+    dcg += 1 / Math.log2(r + 1);
+  }
+  let info = 0;
+  let shown = 0;
+  const denom = popularity.total + popularity.catalogueSize;
+  for (const [row, times] of shownCounts) {
+    info += times * -Math.log2(((popularity.counts.get(row) ?? 0) + 1) / denom);
+    shown += times;
+  }
+  const recall = n ? hits / n : 0;
+  return {
+    sessions: n,
+    k,
+    recall,
+    hitRate: recall,
+    mrr: n ? rr / n : 0,
+    ndcg: n ? dcg / n : 0,
+    precision: recall / k,
+    coverage: shownCounts.size / popularity.catalogueSize,
+    novelty: shown ? info / shown : 0,
+  };
+}
+
+/** Evaluates `encoder` + `catalogue` on next-item sessions (catalogue ids; numeric = model index). */
+export async function evaluate(o: {
+  encoder: Encoder;
+  catalogue: Catalogue;
+  sessions: Iterable<EvalSession> | AsyncIterable<EvalSession>;
+  k: number;
+  excludeHistory?: boolean;
+  batchSize?: number;
+  threads?: number;
+  /** Maps a catalogue id to the model's item index (default: numeric ids are the indices). */
+  toModel?: (id: ItemId) => number;
+}): Promise<EvalMetrics> {
+  const { encoder, catalogue, k } = o;
+  const excludeHistory = o.excludeHistory ?? true;
+  const toModel = o.toModel ?? ((id: ItemId) => id as number);
+  const ranks: Array<number | null> = [];
+  const shown = new Map<number, number>();
+  const counts = new Map<number, number>();
+  let total = 0;
+  let batch: EvalSession[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const vectors = await encoder.encode(batch.map((s) => s.history.map(toModel)));
+    const exclude = excludeHistory ? batch.map((s) => s.history.map((id) => catalogue.row(id))) : undefined;
+    const res = await catalogue.topKAsync(vectors, { k, exclude, threads: o.threads });
+    batch.forEach((s, u) => {
+      const rows = Array.from(res.rows.subarray(u * res.k, (u + 1) * res.k)).filter((r) => r >= 0);
+      const target = catalogue.row(s.next);
+      const at = rows.indexOf(target);
+      ranks.push(at >= 0 ? at + 1 : null);
+      for (const r of rows) shown.set(r, (shown.get(r) ?? 0) + 1);
+    });
+    batch = [];
+  };
+  for await (const s of o.sessions as AsyncIterable<EvalSession>) {
+    for (const id of [...s.history, s.next]) {
+      const r = catalogue.row(id);
+      counts.set(r, (counts.get(r) ?? 0) + 1);
+      total++;
+    }
+    batch.push(s);
+    if (batch.length >= (o.batchSize ?? 256)) await flush();
+  }
+  await flush();
+  return {
+    ...metricsFromRanks(ranks, k, shown, { counts, total, catalogueSize: catalogue.size }),
+    excludeHistory,
+    tiePolicy: TIE_POLICY,
+  };
+}
