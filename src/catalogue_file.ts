@@ -13,11 +13,12 @@
  * The matrix is memory-mapped by the addon, so opening does not read it; the header carries the
  * CRC-32 of the matrix bytes, checked on open unless the caller opts out.
  */
-import { open as openFile, rename, unlink } from 'node:fs/promises';
+import { open as openFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 
 import { pack, unpack } from 'msgpackr';
 
+import { writeAtomically } from './atomic_file.js';
 import { FormatError } from './errors.js';
 
 export const MAGIC = Buffer.from('RSCATLG\0', 'latin1');
@@ -120,9 +121,7 @@ export async function writeCatalogueFile(path: string, c: CatalogueContent, vers
   prefix.writeUInt32LE(0, 20);
   headerBytes.copy(prefix, PREFIX_BYTES);
 
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fh = await openFile(tmp, 'w');
-  try {
+  await writeAtomically(path, async (fh) => {
     await fh.write(prefix, 0, prefix.length, 0);
     let pos = prefix.length;
     for (let o = 0; o < matrix.byteLength; o += CRC_CHUNK) {
@@ -130,14 +129,7 @@ export async function writeCatalogueFile(path: string, c: CatalogueContent, vers
       await fh.write(chunk, 0, chunk.byteLength, pos);
       pos += chunk.byteLength;
     }
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  await fh.close();
-  await rename(tmp, path);
+  });
 }
 
 export interface ParsedHeader {

@@ -3,10 +3,11 @@
  * history itself) and the recent items for exclusion. Bounded by count (least recently used go
  * first) and idle time; snapshotted to a msgpackr file so that a restart loses nothing.
  */
-import { open as openFile, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 
 import { pack, unpack } from 'msgpackr';
 
+import { writeAtomically } from '../atomic_file.js';
 import type { ItemId } from '../catalogue.js';
 
 export interface Session {
@@ -103,18 +104,9 @@ export class SessionStore {
   async snapshot(path: string, model: string, stateSize: number): Promise<void> {
     const entries = [...this.#map].map(([u, s]) => [u, s.state ? new Uint8Array(s.state.buffer, s.state.byteOffset, s.state.byteLength) : null, s.history, s.lastSeen]);
     const bytes = pack({ format: FORMAT, version: VERSION, model, stateSize, entries });
-    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    const fh = await openFile(tmp, 'w');
-    try {
+    await writeAtomically(path, async (fh) => {
       await fh.write(bytes);
-      await fh.sync();
-    } catch (e) {
-      await fh.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
-      throw e;
-    }
-    await fh.close();
-    await rename(tmp, path);
+    });
   }
 
   /**
