@@ -2,7 +2,8 @@
  * Catalogue: N items with ids, a float32 N×d matrix, optional per-item bias and attribute bits,
  * scored against user vectors by the native fused top-k kernel.
  */
-import { availableParallelism } from 'node:os';
+import { stat } from 'node:fs/promises';
+import { availableParallelism, totalmem } from 'node:os';
 
 import {
   copyFloat32,
@@ -90,8 +91,15 @@ export interface NpyOptions {
 /** Scores above this magnitude could overflow float32 inside the dot product. */
 const SCORE_LIMIT = 1e37;
 
+/** Which file a mapped catalogue came from: a worker must map the very same one. */
+export interface FileIdentity {
+  ino: number;
+  size: number;
+  checksum: number;
+}
+
 export type SharedCatalogue =
-  | { path: string }
+  | { path: string; identity: FileIdentity }
   | {
       parts: {
         vectors: Float32Array;
@@ -105,6 +113,7 @@ export type SharedCatalogue =
 
 interface Parts {
   trustedIds?: boolean;
+  identity?: FileIdentity;
   vectors: Float32Array;
   size: number;
   dim: number;
@@ -128,6 +137,7 @@ export class Catalogue {
   readonly #maxRowNorm: number;
   #mapping: NativeMappedFile | null;
   readonly #path: string | null;
+  readonly #identity: FileIdentity | null;
   #closed = false;
   #pending = new Set<Promise<unknown>>();
 
@@ -141,6 +151,7 @@ export class Catalogue {
     this.#maxRowNorm = p.maxRowNorm;
     this.#mapping = p.mapping;
     this.#path = p.path;
+    this.#identity = p.identity ?? null;
     let mb = 0;
     if (p.bias) for (let i = 0; i < p.bias.length; i++) mb = Math.max(mb, Math.abs(p.bias[i]));
     this.#maxBias = mb;
@@ -179,6 +190,7 @@ export class Catalogue {
     if (typeof path !== 'string') throw new InvalidArgumentError(`path must be a string, got ${describe(path)}`);
     const verify = opts.verify ?? true;
     const { header: h } = await readCatalogueHeader(path);
+    const st = await stat(path);
     let mapping: NativeMappedFile;
     try {
       mapping = new (native().MappedFile)(path);
@@ -204,6 +216,7 @@ export class Catalogue {
         maxRowNorm: h.maxRowNorm,
         mapping,
         path,
+        identity: { ino: st.ino, size: st.size, checksum: h.checksum.value },
       });
     } catch (e) {
       mapping.close();
@@ -355,7 +368,8 @@ export class Catalogue {
   async save(path: string): Promise<void> {
     this.#check();
     if (typeof path !== 'string') throw new InvalidArgumentError(`path must be a string, got ${describe(path)}`);
-    await writeCatalogueFile(
+    // Counted as running work: close() waits for it before releasing the matrix.
+    const p = writeCatalogueFile(
       path,
       {
         vectors: this.#vectors,
@@ -368,6 +382,12 @@ export class Catalogue {
       },
       VERSION,
     );
+    this.#pending.add(p);
+    try {
+      await p;
+    } finally {
+      this.#pending.delete(p);
+    }
   }
 
   /**
@@ -377,7 +397,7 @@ export class Catalogue {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.allSettled([...this.#pending]);
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
     this.#mapping?.close();
     this.#mapping = null;
     this.#vectors = new Float32Array(0);
@@ -395,7 +415,7 @@ export class Catalogue {
    */
   _share(): SharedCatalogue {
     this.#check();
-    if (this.#path && this.#mapping) return { path: this.#path };
+    if (this.#path && this.#mapping && this.#identity) return { path: this.#path, identity: this.#identity };
     if (!(this.#vectors.buffer instanceof SharedArrayBuffer)) {
       throw new InvalidArgumentError('this catalogue cannot be shared with worker threads');
     }
@@ -413,7 +433,15 @@ export class Catalogue {
 
   /** The other side of `_share` (internal). */
   static async _fromShared(s: SharedCatalogue): Promise<Catalogue> {
-    if ('path' in s) return Catalogue.open(s.path, { verify: false });
+    if ('path' in s) {
+      const c = await Catalogue.open(s.path, { verify: false });
+      const id = c.#identity as FileIdentity;
+      if (id.ino !== s.identity.ino || id.size !== s.identity.size || id.checksum !== s.identity.checksum) {
+        await c.close();
+        throw new FormatError(s.path, 'the catalogue file changed since it was first opened (a worker must map the same file)');
+      }
+      return c;
+    }
     const p = s.parts;
     return new Catalogue({
       vectors: p.vectors,
@@ -461,6 +489,11 @@ export class Catalogue {
       throw new OutOfRangeError(`the result would hold ${b}×${k} entries; split the batch (at most 2^31-1)`);
     }
     const threads = optionalPositiveInt('options.threads', opts.threads, availableParallelism());
+    // Each thread keeps up to 2k candidates per user: refuse what memory cannot hold.
+    const arena = Math.min(threads, availableParallelism()) * b * (2 * k + 16) * 8;
+    if (arena > Math.min(totalmem() / 2, 16 * 2 ** 30)) {
+      throw new OutOfRangeError(`${b} users × k = ${k} needs ${(arena / 2 ** 30).toFixed(1)} GiB of selection buffers; split the batch`);
+    }
     const isa = opts.isa ?? 'auto';
     if (isa !== 'auto' && isa !== 'avx2' && isa !== 'scalar') {
       throw new InvalidArgumentError(`options.isa must be 'auto', 'avx2' or 'scalar', got ${describe(isa)}`);

@@ -93,6 +93,11 @@ export async function writeCatalogueFile(path: string, c: CatalogueContent, vers
   const dataBytes = c.count * c.dim * 4;
   const matrix = new Uint8Array(c.vectors.buffer, c.vectors.byteOffset, dataBytes);
   const checksum = await crc32Chunked(matrix);
+  const intact = (): void => {
+    // A matrix released (catalogue closed) during an await reads as empty: never write that.
+    if (matrix.byteLength !== dataBytes) throw new Error('the catalogue was closed while it was being saved');
+  };
+  intact();
   const header: CatalogueHeader = {
     format: 'recscore-catalogue',
     dtype: 'float32',
@@ -128,7 +133,9 @@ export async function writeCatalogueFile(path: string, c: CatalogueContent, vers
       const chunk = matrix.subarray(o, Math.min(matrix.byteLength, o + CRC_CHUNK));
       await fh.write(chunk, 0, chunk.byteLength, pos);
       pos += chunk.byteLength;
+      intact();
     }
+    intact();
   });
 }
 
@@ -187,6 +194,7 @@ function validateHeader(path: string, h: CatalogueHeader, size: number): void {
   if (size < expected) fail(path, `truncated: expected ${expected} bytes, found ${size}`);
   if (size > expected) fail(path, `corrupt: expected ${expected} bytes, found ${size} (trailing data)`);
   if (h.checksum?.algorithm !== 'crc32' || !int(h.checksum.value)) fail(path, 'corrupt header: checksum');
+  if (typeof h.maxRowNorm !== 'number' || !Number.isFinite(h.maxRowNorm) || h.maxRowNorm < 0) fail(path, 'corrupt header: maxRowNorm');
   if (h.bias && h.bias.byteLength !== h.count * 4) fail(path, 'corrupt header: bias length');
   if (h.attributes && h.attributes.byteLength !== h.count * 4) fail(path, 'corrupt header: attributes length');
   if (h.ids) {

@@ -50,6 +50,10 @@ export class EncoderState {
   /** @internal */ readonly data: Float32Array | null;
   /** @internal */ readonly histories: number[][] | null;
   readonly batch: number;
+  /** @internal The last step queued on this state: steps on one state run one after another. */
+  tail: Promise<unknown> = Promise.resolve();
+  /** @internal Asynchronous steps queued or running on this state. */
+  inflight = 0;
 
   /** @internal */
   constructor(owner: Encoder, batch: number, data: Float32Array | null, histories: number[][] | null) {
@@ -261,9 +265,29 @@ export class Encoder {
    * vectors (batch × dim). O(1) in the history length on the native backend for unidirectional
    * models; otherwise the kept history is re-encoded. The state changes only on success.
    */
-  async step(state: EncoderState, itemIds: ArrayLike<number>): Promise<Float32Array> {
-    this.#check();
-    const ids = this.#stepIds(state, itemIds);
+  step(state: EncoderState, itemIds: ArrayLike<number>): Promise<Float32Array> {
+    let ids: Int32Array;
+    try {
+      this.#check();
+      ids = this.#stepIds(state, itemIds);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // Steps on one state are applied in call order, each after the previous one has landed.
+    state.inflight++;
+    const run = state.tail
+      .then(
+        () => this.#step(state, ids),
+        () => this.#step(state, ids),
+      )
+      .finally(() => {
+        state.inflight--;
+      });
+    state.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async #step(state: EncoderState, ids: Int32Array): Promise<Float32Array> {
     if (state.data && this.#native) {
       try {
         return await this.#native.stepAsync({ state: state.data, ids, isa: this.#isa });
@@ -283,6 +307,7 @@ export class Encoder {
     this.#check();
     const ids = this.#stepIds(state, itemIds);
     if (!state.data || !this.#native) throw new InvalidArgumentError('stepSync needs the native backend and a unidirectional model');
+    if (state.inflight > 0) throw new InvalidArgumentError('an asynchronous step on this state has not finished yet');
     try {
       return this.#native.step({ state: state.data, ids, isa: this.#isa });
     } catch (e) {

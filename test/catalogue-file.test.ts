@@ -125,6 +125,20 @@ describe('catalogue files', () => {
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
+  it('close during save waits for the save, which writes the whole file', async () => {
+    const { c } = build(20_000, 16);
+    const path = join(dir, 'racing.rsc');
+    await c.save(path);
+    const mapped = await Catalogue.open(path);
+    const copy = join(dir, 'racing-copy.rsc');
+    const saving = mapped.save(copy);
+    await mapped.close();
+    await saving;
+    const back = await Catalogue.open(copy);
+    expect(back.size).toBe(20_000);
+    await back.close();
+  });
+
   it('close waits for running work, then rejects new calls with ClosedError', async () => {
     const { c } = build(50_000, 32);
     const path = join(dir, 'close.rsc');

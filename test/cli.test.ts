@@ -113,6 +113,15 @@ describe('recscore CLI', () => {
     expect(readFileSync(out, 'utf8')).toBe(readFileSync(whole, 'utf8'));
     expect(run([...args, '--out', out, '--resume']).status).toBe(0); // already complete: a no-op
     expect(readFileSync(out, 'utf8')).toBe(readFileSync(whole, 'utf8'));
+    // A checkpoint that points past the output (the output lost data) is refused, not padded.
+    const ckText = JSON.parse(readFileSync(`${out}.progress`, 'utf8')) as Record<string, unknown>;
+    writeFileSync(`${out}.progress`, JSON.stringify({ ...ckText, complete: false }));
+    writeFileSync(out, readFileSync(out).subarray(0, 1000));
+    const lost = run([...args, '--out', out, '--resume']);
+    expect(lost.status).toBe(2);
+    expect(lost.stderr).toMatch(/is shorter than .*progress says/);
+    const other = run([...args, '--out', out, '--resume', '--k', '5']);
+    expect(other.stderr).toMatch(/was written for another model, catalogue, shard, k or history exclusion/);
   });
 
   it('a malformed line stops the job with everything before it written; --max-errors skips and records it', async () => {

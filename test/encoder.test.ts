@@ -117,6 +117,18 @@ describe('Encoder.step', () => {
     expect(() => other.restoreState(Float32Array.of(Number.NaN, ...saved.subarray(1)))).toThrow('data[0] is not finite');
   });
 
+  it('concurrent steps on one state apply in call order; stepSync waits its turn or refuses', async () => {
+    const enc = await Encoder.load(`${dir}lstm2_bf_ylast_sigmoid.onnx`);
+    const st = enc.initialState(1);
+    const [a, b] = await Promise.all([enc.step(st, [5]), enc.step(st, [7])]);
+    expect(a).toEqual(await enc.encode([[5]]));
+    expect(b).toEqual(await enc.encode([[5, 7]]));
+    const pending = enc.step(st, [9]);
+    expect(() => enc.stepSync(st, [1])).toThrow('an asynchronous step on this state has not finished yet');
+    await pending;
+    expect(enc.stepSync(st, [1])).toEqual(await enc.encode([[5, 7, 9, 1]]));
+  });
+
   it('an empty history is the zero state: encode([[]]) equals output(initialState)', async () => {
     const enc = await Encoder.load(`${dir}lstm2_bf_ylast_sigmoid.onnx`);
     const empty = await enc.encode([[], [3, 4]]);

@@ -189,6 +189,34 @@ describe('ScoringEngine catalogues and item identity', () => {
     expect(engine.catalogue.closed).toBe(true); // opened by the engine, closed with it
   });
 
+  it("refuses to score against a catalogue file replaced after the engine opened it", async () => {
+    const path = join(dir, 'swapped.rsc');
+    await catalogue.save(path);
+    const engine = await ScoringEngine.create({ model, catalogue: path, threads: 1 });
+    await Catalogue.fromVectors(randomMatrix(N, D, 99), { dim: D }).save(path); // replaced (a new inode)
+    await expect(engine.recommend({ history: [1], k: 2 })).rejects.toThrow(/the catalogue file changed since it was first opened/);
+    await engine.close();
+  });
+
+  it('an empty history on an onnxruntime-backed model fails alone, not its batch', async () => {
+    const ortModel = new URL('../models/fixtures/lstm_layernorm.onnx', import.meta.url).pathname;
+    const small = Catalogue.fromVectors(randomMatrix(40, 6, 3), { dim: 6 });
+    const engine = await ScoringEngine.create({ model: ortModel, catalogue: small, threads: 1 });
+    expect(engine.encoder.backend).toBe('onnxruntime');
+    const [a, b, c] = await Promise.allSettled([
+      engine.recommend({ history: [1, 2, 3], k: 3 }),
+      engine.recommend({ history: [], k: 3 }),
+      engine.recommend({ history: [4], k: 3 }),
+    ]);
+    expect(a.status).toBe('fulfilled');
+    expect(c.status).toBe('fulfilled');
+    expect((b as PromiseRejectedResult).reason.message).toBe('request.history is empty: this model runs on onnxruntime, which cannot encode zero events');
+    const enc = await Encoder.load(ortModel);
+    const v = await enc.encode([[1, 2, 3]]);
+    expect((a as PromiseFulfilledResult<{ items: Array<{ id: number }> }>).value.items.map((x) => x.id)).toEqual(Array.from(small.topK(v, { k: 3, exclude: [[1, 2, 3]] }).rows));
+    await engine.close();
+  });
+
   it('checks its options', async () => {
     await expect(ScoringEngine.create({ model, catalogue, threads: 0 })).rejects.toThrow('options.threads must be a positive integer, got 0');
     await expect(ScoringEngine.create({ model, catalogue: 42 as unknown as string })).rejects.toThrow('options.catalogue must be a path or a Catalogue, got 42');

@@ -158,6 +158,31 @@ describe('Catalogue.topK against a float64 brute force', () => {
     }
   });
 
+  it('an empty allow-list allows nothing', async () => {
+    const c = Catalogue.fromVectors(randomMatrix(10, 4, 1), { dim: 4 });
+    const u = randomMatrix(2, 4, 2);
+    for (const res of [c.topK(u, { k: 3, allow: [] }), await c.topKAsync(u, { k: 3, allow: new Int32Array(0) })]) {
+      expect(Array.from(res.rows)).toEqual([-1, -1, -1, -1, -1, -1]);
+      expect(Array.from(res.scores)).toEqual(new Array(6).fill(-Infinity));
+    }
+  });
+
+  it('topKAsync is unaffected by the caller transferring its users buffer while it runs', async () => {
+    const items = randomMatrix(200_000, 32, 3);
+    const c = Catalogue.fromVectors(items, { dim: 32 });
+    const users = randomMatrix(8, 32, 4);
+    const expected = c.topK(users, { k: 10 });
+    const running = c.topKAsync(users, { k: 10 });
+    structuredClone(users.buffer, { transfer: [users.buffer] }); // detaches the caller's array
+    expect(users.length).toBe(0);
+    expect(await running).toEqual(expected);
+  });
+
+  it('refuses selections that would need more memory than the machine has', () => {
+    const c = Catalogue.fromVectors(randomMatrix(3_000_000, 1, 5), { dim: 1 });
+    expect(() => c.topK(new Float32Array(2000), { k: 1_000_000 })).toThrow(/needs \d+\.\d GiB of selection buffers; split the batch/);
+  });
+
   it('honours users given as a subarray with a byte offset', () => {
     const items = randomMatrix(1000, 6, 51);
     const big = randomMatrix(10, 6, 52);

@@ -20,7 +20,7 @@ View<T> typed_field(const Napi::Object& obj, const char* name, napi_typedarray_t
   }
   auto arr = v.As<Napi::TypedArrayOf<T>>();
   if (pin) *pin = Napi::Persistent(arr.template As<Napi::Object>());
-  return {arr.Data(), arr.ElementLength()};
+  return {arr.Data(), arr.ElementLength(), true};
 }
 
 template View<float> typed_field<float>(const Napi::Object&, const char*, napi_typedarray_type,

@@ -10,8 +10,9 @@ namespace recscore_binding {
 
 template <typename T>
 struct View {
-  const T* data = nullptr;
+  const T* data = nullptr;  // may be null for an empty array: test `present`
   size_t length = 0;
+  bool present = false;      // the field was given (possibly empty)
 };
 
 // [sync, JS thread] obj[name] as a typed array of type `type`, pinned in `pin` so its memory

@@ -150,8 +150,8 @@ struct StepBaton {
   size_t threads = 1;
   std::vector<float> state;  // a copy: written back to the caller's array only on success
   std::vector<int32_t> ids;
-  Napi::ObjectReference state_pin;
-  float* state_dst = nullptr;
+  Napi::ObjectReference state_pin;  // the caller's state array, written back on success
+  float* state_dst = nullptr;       // sync step only: valid while the call runs
   recscore::Isa isa = recscore::Isa::kAvx2;
   std::vector<float> out;
   CapturedError error;
@@ -240,7 +240,12 @@ void BatonWorker<EncodeBaton>::OnOK() {
 template <>
 void BatonWorker<StepBaton>::OnOK() {
   if (baton_->error) return deferred_.Reject(make_js_error(Env(), baton_->error).Value());
-  std::copy(baton_->state.begin(), baton_->state.end(), baton_->state_dst);
+  // Write back through the pinned array, as it is now: its buffer may have been detached.
+  auto arr = baton_->state_pin.Value().As<Napi::Float32Array>();
+  if (arr.ElementLength() != baton_->state.size()) {
+    return deferred_.Reject(make_js_error(Env(), {ErrorKind::kType, "the state's buffer was detached during step"}).Value());
+  }
+  std::copy(baton_->state.begin(), baton_->state.end(), arr.Data());
   deferred_.Resolve(to_js(Env(), baton_->out));
 }
 

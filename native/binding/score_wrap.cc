@@ -17,7 +17,9 @@ namespace {
 struct TopKBaton {
   recscore::ScoreRequest req;
   std::shared_ptr<recscore::ThreadTeam> team;  // kept alive while the work runs
-  Napi::ObjectReference items_pin, users_pin, bias_pin, attributes_pin;
+  Napi::ObjectReference items_pin, bias_pin, attributes_pin;
+  // Copied: a caller could transfer (detach) its buffer while the work runs; B x d is small.
+  std::vector<float> users;
   std::vector<int32_t> excl_offsets, excl_rows;  // copied: sorted in place
   std::vector<int32_t> allow;
   bool has_allow = false;
@@ -36,8 +38,8 @@ struct TopKBaton {
         req.excl_rows = excl_rows.data();
       }
       if (has_allow || attributes) {
-        eligible = recscore::build_eligibility(req.n, has_allow ? allow.data() : nullptr,
-                                               allow.size(), attributes, all, any, none);
+        eligible = recscore::build_eligibility(req.n, has_allow, allow.data(), allow.size(),
+                                               attributes, all, any, none);
         req.eligible = eligible.data();
       }
       rows.resize(req.b * req.k);
@@ -82,9 +84,10 @@ std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info, std::shared_ptr
   if (r.n > items.length / r.d) throw_type_error(env, "items holds fewer than n x d values");
   r.items = items.data;
 
-  auto users = typed_field<float>(o, "users", napi_float32_array, false, &bt->users_pin);
+  auto users = typed_field<float>(o, "users", napi_float32_array, false, nullptr);
   if (users.length % r.d != 0) throw_type_error(env, "users length is not a multiple of d");
-  r.users = users.data;
+  if (users.length) bt->users.assign(users.data, users.data + users.length);
+  r.users = bt->users.data();
   r.b = users.length / r.d;
   r.k = size_field(o, "k", 0, false);
   if (r.k == 0 || r.k > r.n) {
@@ -112,9 +115,9 @@ std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info, std::shared_ptr
   }
 
   auto allow = typed_field<int32_t>(o, "allow", napi_int32_array, true, nullptr);
-  if (allow.data) {
+  if (allow.present) {  // an empty allow-list allows nothing
     bt->has_allow = true;
-    bt->allow.assign(allow.data, allow.data + allow.length);
+    if (allow.length) bt->allow.assign(allow.data, allow.data + allow.length);
   }
   auto attrs = typed_field<uint32_t>(o, "attributes", napi_uint32_array, true, &bt->attributes_pin);
   if (attrs.data) {

@@ -180,16 +180,16 @@ void score_topk(const ScoreRequest& r, int32_t* out_rows, float* out_scores) {
   }
 }
 
-std::vector<uint64_t> build_eligibility(size_t n, const int32_t* allow, size_t allow_count,
-                                        const uint32_t* attributes, uint32_t all, uint32_t any,
-                                        uint32_t none) {
+std::vector<uint64_t> build_eligibility(size_t n, bool use_allow, const int32_t* allow,
+                                        size_t allow_count, const uint32_t* attributes, uint32_t all,
+                                        uint32_t any, uint32_t none) {
   const size_t words = (n + 63) / 64;
-  std::vector<uint64_t> bits(words, allow ? 0 : ~uint64_t{0});
-  if (!allow && words) {
+  std::vector<uint64_t> bits(words, use_allow ? 0 : ~uint64_t{0});
+  if (!use_allow && words) {
     size_t rem = n & 63;
     if (rem) bits[words - 1] = (uint64_t{1} << rem) - 1;
   }
-  if (allow) {
+  if (use_allow) {
     for (size_t i = 0; i < allow_count; ++i) {
       int32_t row = allow[i];
       if (row < 0 || static_cast<size_t>(row) >= n) {

@@ -38,12 +38,13 @@ struct ScoreRequest {
 void score_topk(const ScoreRequest& req, int32_t* out_rows, float* out_scores);
 
 // [sync] Builds the eligibility bitset of n rows from an optional allow-list of rows and an
-// optional attribute filter: a row is eligible when it is in the allow-list (if one is given)
+// optional attribute filter: a row is eligible when it is in the allow-list (if use_allow; an
+// empty allow-list allows nothing)
 // and its attribute word a satisfies (a & all) == all, (any == 0 || (a & any) != 0) and
 // (a & none) == 0 (if attributes are given). Throws OutOfRange for allow rows outside [0, n).
-std::vector<uint64_t> build_eligibility(size_t n, const int32_t* allow, size_t allow_count,
-                                        const uint32_t* attributes, uint32_t all, uint32_t any,
-                                        uint32_t none);
+std::vector<uint64_t> build_eligibility(size_t n, bool use_allow, const int32_t* allow,
+                                        size_t allow_count, const uint32_t* attributes, uint32_t all,
+                                        uint32_t any, uint32_t none);
 
 // [sync] Sorts each user's exclusion segment in place and checks rows are in [0, n).
 // Throws OutOfRange naming the user and the row.

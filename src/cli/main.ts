@@ -5,7 +5,7 @@
  * with status 2; anything else is a bug and prints its stack (status 1).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
@@ -110,7 +110,9 @@ export function program(): Command {
     .addOption(new Option('--batch <n>', 'users per native batch').argParser(positive('--batch')).default(256))
     .action(async (o: { model: string; catalogue: string; input: string; out: string; k: number; excludeHistory: boolean; threads?: number; resume: boolean; shard?: { index: number; count: number }; maxErrors: number; batch: number }) => {
       const { encoder, catalogue } = await loadPair(o.model, o.catalogue, o.threads);
+      const identity = [o.model, o.catalogue].map((f) => `${f}:${statSync(f).size}:${statSync(f).mtimeMs}`).join('|');
       const r = await score({
+        identity,
         encoder,
         catalogue,
         input: o.input,

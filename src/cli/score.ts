@@ -5,7 +5,7 @@
  * with no line lost or duplicated: the output is cut back to the last checkpoint (dropping any
  * half-written line) and the input is read on from the line after it.
  */
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 
 import { SingleBar } from 'cli-progress';
@@ -27,6 +27,8 @@ export interface ScoreOptions {
   shard: { index: number; count: number }; // index 1..count
   maxErrors: number;
   batch: number;
+  /** What else must match for --resume: the model and catalogue files (path, size, mtime). */
+  identity: string;
   /** Where progress goes (stderr); a TTY gets a bar, anything else a line every few seconds. */
   progress: NodeJS.WriteStream | { isTTY?: boolean; write(s: string): boolean };
 }
@@ -41,6 +43,8 @@ export interface ScoreSummary {
 
 interface Checkpoint {
   input: string;
+  identity: string;
+  excludeHistory: boolean;
   /** CRC-32 of the (up to) 64 KiB of input just before inputBytes: the part already read must not change. */
   inputTail: number;
   shard: string;
@@ -106,6 +110,8 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   const shardText = `${o.shard.index}/${o.shard.count}`;
   let ck: Checkpoint = {
     input: o.input,
+    identity: o.identity,
+    excludeHistory: o.excludeHistory,
     inputTail: 0,
     shard: shardText,
     k: o.k,
@@ -120,7 +126,9 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   if (o.resume) {
     if (!existsSync(ckPath)) throw new UserError(`--resume: no checkpoint ${ckPath} (start without --resume)`);
     const prev = JSON.parse(readFileSync(ckPath, 'utf8')) as Checkpoint;
-    if (prev.shard !== shardText || prev.k !== o.k) throw new UserError(`--resume: ${ckPath} was written for another shard or k`);
+    if (prev.shard !== shardText || prev.k !== o.k || prev.excludeHistory !== o.excludeHistory || prev.identity !== o.identity) {
+      throw new UserError(`--resume: ${ckPath} was written for another model, catalogue, shard, k or history exclusion`);
+    }
     // Lines from nextLine on may have been fixed; the lines already scored must be the same.
     if (prev.inputBytes > inputSize || tailCrc(o.input, prev.inputBytes) !== prev.inputTail) {
       throw new UserError(`--resume: the input's first ${prev.nextLine - 1} lines changed since ${ckPath} was written`);
@@ -131,15 +139,25 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
     throw new UserError(`--out ${o.out} exists: pass --resume to continue that job, or remove it`);
   }
   // Open the outputs and cut them back to the checkpoint: no half-written line survives.
+  if (o.resume && !existsSync(o.out)) throw new UserError(`--resume: ${o.out} is missing`);
   const out = openSync(o.out, o.resume ? 'r+' : 'w');
-  ftruncateSync(out, ck.outBytes);
   const errs = openSync(errPath, o.resume && existsSync(errPath) ? 'r+' : 'w');
+  if (fstatSync(out).size < ck.outBytes || fstatSync(errs).size < ck.errorBytes) {
+    closeSync(out);
+    closeSync(errs);
+    throw new UserError(`--resume: ${o.out} is shorter than ${ckPath} says: it was changed or lost since (start again without --resume)`);
+  }
+  ftruncateSync(out, ck.outBytes);
   ftruncateSync(errs, ck.errorBytes);
   let outPos = ck.outBytes;
   let errPos = ck.errorBytes;
   const resumedFrom = ck.nextLine;
 
   const saveCheckpoint = (): void => {
+    // The data first, then the checkpoint that points past it: a checkpoint never names bytes
+    // that could be lost (even to a power cut).
+    fdatasyncSync(out);
+    fdatasyncSync(errs);
     const tmp = `${ckPath}.tmp`;
     writeFileSync(tmp, JSON.stringify(ck));
     renameSync(tmp, ckPath);
@@ -228,6 +246,7 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
       await flush();
       ck.complete = true;
       saveCheckpoint();
+      bar?.update(inputSize, { users: ck.scored });
     }
   } finally {
     bar?.stop();

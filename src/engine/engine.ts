@@ -205,12 +205,30 @@ export class ScoringEngine {
     } else {
       throw new InvalidArgumentError(`options.catalogue must be a path or a Catalogue, got ${describe(opts.catalogue)}`);
     }
-    const modelBytes = typeof opts.model === 'string' ? readFileSync(opts.model) : opts.model;
-    const modelHash = createHash('sha256').update(modelBytes).digest('hex');
-    const encoder = await Encoder.load(opts.model, { backend: opts.backend ?? 'auto', threads: 1 });
-    if (encoder.dim !== catalogue.dim) {
-      throw new ModelError(`the model's vectors have ${encoder.dim} dimensions, the catalogue's ${catalogue.dim}`);
+    let encoder: Encoder | null = null;
+    try {
+      const modelBytes = typeof opts.model === 'string' ? readFileSync(opts.model) : opts.model;
+      const modelHash = createHash('sha256').update(modelBytes).digest('hex');
+      encoder = await Encoder.load(opts.model, { backend: opts.backend ?? 'auto', threads: 1 });
+      if (encoder.dim !== catalogue.dim) {
+        throw new ModelError(`the model's vectors have ${encoder.dim} dimensions, the catalogue's ${catalogue.dim}`);
+      }
+      return await ScoringEngine.#start(opts, threads, catalogue, ownsCatalogue, encoder, modelHash);
+    } catch (e) {
+      await encoder?.close();
+      if (ownsCatalogue) await catalogue.close();
+      throw e;
     }
+  }
+
+  static async #start(
+    opts: EngineOptions,
+    threads: number,
+    catalogue: Catalogue,
+    ownsCatalogue: boolean,
+    encoder: Encoder,
+    modelHash: string,
+  ): Promise<ScoringEngine> {
     const toModel = vocabularyOf(opts.vocabulary, encoder.vocab);
     const store = new SessionStore(opts.sessions);
     if (opts.sessions?.snapshot) {
@@ -227,7 +245,13 @@ export class ScoringEngine {
       concurrentTasksPerWorker: 1,
       workerData: init,
     });
-    const metrics = opts.registry ? await makeMetrics(opts.registry) : null;
+    let metrics: Metrics | null = null;
+    try {
+      metrics = opts.registry ? await makeMetrics(opts.registry) : null;
+    } catch (e) {
+      await pool.destroy();
+      throw e;
+    }
     return new ScoringEngine({ catalogue, encoder, pool, threads, opts, toModel, ownsCatalogue, metrics, store, modelHash });
   }
 
@@ -361,6 +385,9 @@ export class ScoringEngine {
     if (typeof req !== 'object' || req === null) throw new InvalidArgumentError(`request must be an object, got ${describe(req)}`);
     const k = positiveInt('request.k', req.k);
     const modelIds = this._toModelIds(req.history, 'request.history');
+    if (modelIds.length === 0 && this.encoder.backend === 'onnxruntime') {
+      throw new InvalidArgumentError('request.history is empty: this model runs on onnxruntime, which cannot encode zero events');
+    }
     const exclude = req.exclude ?? 'history';
     let exclRows: number[];
     if (exclude === 'history') exclRows = this._rowsOf(req.history, 'request.history');
@@ -454,7 +481,10 @@ export class ScoringEngine {
     };
     try {
       const res = await this._run(task);
-      if (!res.ok) {
+      if (!res.ok && batch.length > 1) {
+        // One request's problem must not fail the others: answer them one by one.
+        await Promise.all(batch.map((p) => this.#runOne(p)));
+      } else if (!res.ok) {
         for (const p of batch) this.#settle(p, null, withCallerStack(reviveError(res.error), p.stack));
       } else if ('rows' in res) {
         batch.forEach((p, u) => this.#settle(p, this._items(res, u, p.k), null));
@@ -465,6 +495,24 @@ export class ScoringEngine {
       this.#inFlight--;
       this.#maybeIdle();
       this.#schedule();
+    }
+  }
+
+  async #runOne(p: Pending): Promise<void> {
+    const task: WorkerTask = {
+      op: 'recommend',
+      histories: [p.modelIds],
+      k: Math.min(this.catalogue.size, p.k),
+      exclOffsets: Int32Array.of(0, p.exclRows.length),
+      exclRows: Int32Array.from(p.exclRows),
+      filter: p.filter,
+    };
+    try {
+      const res = await this._run(task);
+      if (!res.ok) this.#settle(p, null, withCallerStack(reviveError(res.error), p.stack));
+      else if ('rows' in res) this.#settle(p, this._items(res, 0, p.k), null);
+    } catch (e) {
+      this.#settle(p, null, withCallerStack(e as Error, p.stack));
     }
   }
 
@@ -539,6 +587,9 @@ export class EngineSessions {
           else if (exclude === 'none') excl = [];
           else excl = this.#engine._rowsOf(exclude, 'options.exclude');
           const state = s?.state ?? (enc.stateSize ? new Float32Array(enc.stateSize) : null);
+          if (!state && history.length === 0 && enc.backend === 'onnxruntime') {
+            throw new InvalidArgumentError(`user ${JSON.stringify(user)} has no events: this model runs on onnxruntime, which cannot encode zero events`);
+          }
           const task: WorkerTask = {
             op: 'recommendState',
             state,

@@ -104,7 +104,7 @@ void check_case(const Case& c, uint32_t seed) {
   std::vector<uint64_t> elig;
   if (c.allow) {
     for (size_t j = 0; j < c.n; j += 3) allow.push_back(static_cast<int32_t>(j));
-    elig = build_eligibility(c.n, allow.data(), allow.size(), nullptr, 0, 0, 0);
+    elig = build_eligibility(c.n, true, allow.data(), allow.size(), nullptr, 0, 0, 0);
   }
   ScoreRequest r;
   r.items = items.data();
@@ -491,19 +491,20 @@ int main() {
 
   run("eligibility_from_allow_list_and_attributes", [] {
     std::vector<uint32_t> attrs{0b001, 0b011, 0b110, 0b100, 0b111};
-    auto bits = build_eligibility(5, nullptr, 0, attrs.data(), 0b001, 0, 0b100);
+    auto bits = build_eligibility(5, false, nullptr, 0, attrs.data(), 0b001, 0, 0b100);
     CHECK(bits.size() == 1 && bits[0] == 0b00011);
-    bits = build_eligibility(5, nullptr, 0, attrs.data(), 0, 0b110, 0);
+    bits = build_eligibility(5, false, nullptr, 0, attrs.data(), 0, 0b110, 0);
     CHECK(bits[0] == 0b11110);
     std::vector<int32_t> allow{4, 1, 1};
-    bits = build_eligibility(5, allow.data(), allow.size(), attrs.data(), 0, 0, 0b010);
+    bits = build_eligibility(5, true, allow.data(), allow.size(), attrs.data(), 0, 0, 0b010);
     CHECK(bits[0] == 0);  // rows 4 and 1 are allowed, but both carry bit 0b010
-    bits = build_eligibility(5, allow.data(), allow.size(), nullptr, 0, 0, 0);
+    bits = build_eligibility(5, true, allow.data(), allow.size(), nullptr, 0, 0, 0);
+    CHECK(build_eligibility(5, true, nullptr, 0, nullptr, 0, 0, 0)[0] == 0);  // empty allow-list: nothing
     CHECK(bits[0] == 0b10010);
-    bits = build_eligibility(130, nullptr, 0, nullptr, 0, 0, 0);
+    bits = build_eligibility(130, false, nullptr, 0, nullptr, 0, 0, 0);
     CHECK(bits.size() == 3 && bits[2] == 0b11);
     std::vector<int32_t> bad{5};
-    CHECK(throws<OutOfRange>([&] { build_eligibility(5, bad.data(), 1, nullptr, 0, 0, 0); }));
+    CHECK(throws<OutOfRange>([&] { build_eligibility(5, true, bad.data(), 1, nullptr, 0, 0, 0); }));
   });
 
   run("bad_requests_throw", [] {
