@@ -339,28 +339,27 @@ export class ScoringEngine {
     return this.#pool.threads as unknown as ReadonlyArray<{ terminate(): Promise<number> }>;
   }
 
-  /** @internal */
+  /** @internal The model's item index of each id (catalogue ids; errors name the position). */
   _toModelIds(ids: ReadonlyArray<ItemId>, name: string): number[] {
-    const a = arrayLike(name, ids);
-    const out = new Array<number>(a.length);
-    for (let i = 0; i < a.length; i++) {
-      const id = a[i] as ItemId;
-      if (!this.catalogue.has(id)) throw new OutOfRangeError(`${name}[${i}] = ${describe(id)} is not in the catalogue`);
+    return this.#mapIds(ids, name, (id, i) => {
       const m = this.#toModel(id);
       if (m === undefined) throw new OutOfRangeError(`${name}[${i}] = ${describe(id)} has no item index in the model`);
-      out[i] = m;
-    }
-    return out;
+      return m;
+    });
   }
 
-  /** @internal */
+  /** @internal The catalogue row of each id. */
   _rowsOf(ids: ReadonlyArray<ItemId>, name: string): number[] {
+    return this.#mapIds(ids, name, (id) => this.catalogue.row(id));
+  }
+
+  #mapIds(ids: ReadonlyArray<ItemId>, name: string, f: (id: ItemId, i: number) => number): number[] {
     const a = arrayLike(name, ids);
     const out = new Array<number>(a.length);
     for (let i = 0; i < a.length; i++) {
       const id = a[i] as ItemId;
       if (!this.catalogue.has(id)) throw new OutOfRangeError(`${name}[${i}] = ${describe(id)} is not in the catalogue`);
-      out[i] = this.catalogue.row(id);
+      out[i] = f(id, i);
     }
     return out;
   }
