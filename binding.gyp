@@ -18,6 +18,7 @@
         "native/core/rnn_model.cc",
         "native/core/rnn_encoder.cc",
         "native/core/thread_team.cc",
+        "native/core/compressed.cc",
         "native/binding/addon.cc",
         "native/binding/args.cc",
         "native/binding/encoder_wrap.cc",

@@ -19,7 +19,7 @@
 //                                0 with interleaved, where spinning threads would slow the next
 //                                engine's call)
 //   --case=S[,S…]                only the cases whose label contains S, e.g. --case="N=1.00M d=64 B=256"
-//   --suites=scoring,encoder,engine  which suites to run                        [RECSCORE_BENCH_SUITES]
+//   --suites=scoring,compressed,encoder,engine  which suites to run                        [RECSCORE_BENCH_SUITES]
 //   --retries=2                  re-time a case (up to this many times) when other processes
 //                                used over 5% of the CPUs meanwhile        [RECSCORE_BENCH_RETRIES]
 //   --out=FILE                   where to write the JSON
@@ -31,6 +31,7 @@ import { join } from 'node:path';
 
 import { measureCeilings } from './ceilings.mjs';
 import { BENCH_DIR, ROOT, cpuSince, cpuSnapshot, fmt, packageVersion, textTable } from './lib.mjs';
+import { compressedTable, runCompressed } from './compressed.mjs';
 import { encoderTable, runEncoder } from './encoder.mjs';
 import { engineTable, runEngine } from './engine.mjs';
 import { ENGINES, runScoring } from './scoring.mjs';
@@ -57,7 +58,7 @@ if (!(gapMs >= 0)) throw new Error('--gap-ms must be >= 0');
 const onlyArg = option('case', 'RECSCORE_BENCH_CASE');
 const only = onlyArg ? String(onlyArg).split(',').map((x) => x.trim()).filter(Boolean) : null;
 const retries = Number(option('retries', 'RECSCORE_BENCH_RETRIES') ?? 2);
-const suites = String(option('suites', 'RECSCORE_BENCH_SUITES') ?? 'scoring,encoder,engine').split(',').map((x) => x.trim());
+const suites = String(option('suites', 'RECSCORE_BENCH_SUITES') ?? 'scoring,compressed,encoder,engine').split(',').map((x) => x.trim());
 const ortSpinning = String(option('ort-spinning', 'RECSCORE_BENCH_ORT_SPINNING') ?? (method === 'interleaved' ? '0' : '1')) !== '0';
 if (!(threads >= 1)) throw new Error('--threads must be >= 1');
 
@@ -200,6 +201,12 @@ if (suites.includes('encoder')) {
   encoder = await runEncoder({ threads, quick, gemmGflops: ceilings.gemm.byThreads[threads]?.gflops ?? null });
 }
 
+let compressedSuite = null;
+if (suites.includes('compressed')) {
+  console.log('\nCompressed catalogues (int8, bf16) vs the float32 scan, exact results:');
+  compressedSuite = await runCompressed({ threads, quick });
+}
+
 let engineSuite = null;
 if (suites.includes('engine')) {
   console.log('\nEngine (recommend end to end) vs a naive onnxruntime pipeline, closed loop at concurrency 1, 16, 256:');
@@ -219,6 +226,10 @@ console.log(
     'fraction of the 2-thread ceiling; mismatch = users whose top-k sets differ):',
 );
 if (summaryRows.length) console.log(textTable(summaryRows));
+if (compressedSuite) {
+  console.log('\nCompressed catalogues: the same exact top-k from a compact scan copy (vs f32 = f32 median / median):');
+  console.log(compressedTable(compressedSuite));
+}
 if (engineSuite) {
   console.log('\nEngine: throughput and latency (vs C=1 = the gain from batching; vs naive = ONNX encoder + Gemm/TopK sessions per request):');
   console.log(engineTable(engineSuite));
@@ -246,6 +257,7 @@ writeFileSync(
       results,
       encoder: encoder?.map((r) => ({ case: r.case, ...r.raw })) ?? null,
       engine: engineSuite?.map((r) => r.raw) ?? null,
+      compressed: compressedSuite?.map((r) => r.raw) ?? null,
     },
     null,
     2,

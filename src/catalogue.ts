@@ -6,6 +6,8 @@ import { stat } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
 
 import {
+  compressedCrc,
+  compressedViews,
   copyFloat32,
   copyUint32,
   crc32Chunked,
@@ -14,7 +16,7 @@ import {
   writeCatalogueFile,
 } from './catalogue_file.js';
 import { ClosedError, FormatError, InvalidArgumentError, OutOfRangeError, fromNative } from './errors.js';
-import { type Isa, type NativeMappedFile, type NativeTopKArgs, native } from './native.js';
+import { type CompressedParts, type Isa, type NativeMappedFile, type NativeTopKArgs, native } from './native.js';
 import { readNpyFloat32 } from './npy.js';
 import {
   arrayLike,
@@ -39,7 +41,14 @@ export interface CatalogueOptions {
   bias?: Float32Array | ReadonlyArray<number>;
   /** Per-item attribute bits (uint32), for `filter` in topK. */
   attributes?: Uint32Array | ReadonlyArray<number>;
+  /**
+   * Also keep a compact copy ('int8' with a per-row scale, or 'bf16') that scans read instead of
+   * the float32 rows; results stay exactly the float32 top-k (default 'f32': none).
+   */
+  precision?: Precision;
 }
+
+export type Precision = 'f32' | 'int8' | 'bf16';
 
 /** Selects items by their attribute bits: all of `allOf`, at least one of `anyOf`, none of `noneOf`. */
 export interface AttributeFilter {
@@ -72,6 +81,8 @@ export interface TopKResult {
   k: number;
   rows: Int32Array;
   scores: Float32Array;
+  /** Compressed catalogues: how many rows each user's scan had to rescore in float32 (debug). */
+  candidates?: Int32Array;
 }
 
 export interface OpenOptions {
@@ -83,9 +94,28 @@ export interface OpenOptions {
 }
 
 export interface NpyOptions {
+  precision?: Precision;
   ids?: ReadonlyArray<ItemId>;
   bias?: Float32Array | ReadonlyArray<number>;
   attributes?: Uint32Array | ReadonlyArray<number>;
+}
+
+const COMPRESSED_MAX_BATCH = 8;
+
+/** Copies a compact copy into shared memory, so worker threads can use it without a copy. */
+function shareCompressed(precision: 'int8' | 'bf16', c: Omit<CompressedParts, 'precision'>): CompressedParts {
+  const share = <T extends Int8Array | Uint16Array | Float32Array>(a: T, make: (b: SharedArrayBuffer) => T): T => {
+    const out = make(new SharedArrayBuffer(a.byteLength));
+    out.set(a as never);
+    return out;
+  };
+  return {
+    precision,
+    data: c.data instanceof Int8Array ? share(c.data, (b) => new Int8Array(b)) : share(c.data as Uint16Array, (b) => new Uint16Array(b)),
+    scale: c.scale ? share(c.scale, (b) => new Float32Array(b)) : undefined,
+    err: share(c.err, (b) => new Float32Array(b)),
+    errBias: c.errBias ? share(c.errBias, (b) => new Float32Array(b)) : undefined,
+  };
 }
 
 /** Scores above this magnitude could overflow float32 inside the dot product. */
@@ -108,10 +138,12 @@ export type SharedCatalogue =
         bias: Float32Array | null;
         attributes: Uint32Array | null;
         maxRowNorm: number;
+        compressed: CompressedParts | null;
       };
     };
 
 interface Parts {
+  compressed?: CompressedParts | null;
   trustedIds?: boolean;
   identity?: FileIdentity;
   vectors: Float32Array;
@@ -138,6 +170,7 @@ export class Catalogue {
   #mapping: NativeMappedFile | null;
   readonly #path: string | null;
   readonly #identity: FileIdentity | null;
+  #compressed: CompressedParts | null;
   #closed = false;
   #pending = new Set<Promise<unknown>>();
 
@@ -152,6 +185,7 @@ export class Catalogue {
     this.#mapping = p.mapping;
     this.#path = p.path;
     this.#identity = p.identity ?? null;
+    this.#compressed = p.compressed ?? null;
     let mb = 0;
     if (p.bias) for (let i = 0; i < p.bias.length; i++) mb = Math.max(mb, Math.abs(p.bias[i]));
     this.#maxBias = mb;
@@ -198,12 +232,16 @@ export class Catalogue {
       throw fromNative(e);
     }
     try {
-      if (mapping.size !== h.dataOffset + h.dataBytes) {
+      if (mapping.size !== (h.compressed ? h.compressed.end : h.dataOffset + h.dataBytes)) {
         throw new FormatError(path, `file changed while opening (size ${mapping.size})`);
       }
       const bytes = new Uint8Array(mapping.buffer, h.dataOffset, h.dataBytes);
       if (verify && (await crc32Chunked(bytes)) !== h.checksum.value) {
         throw new FormatError(path, 'corrupt: matrix checksum mismatch');
+      }
+      const compressed = compressedViews(mapping.buffer, h);
+      if (verify && compressed && h.compressed && (await compressedCrc(compressed)) !== h.compressed.checksum.value) {
+        throw new FormatError(path, 'corrupt: compressed section checksum mismatch');
       }
       const vectors = new Float32Array(mapping.buffer, h.dataOffset, h.count * h.dim);
       return new Catalogue({
@@ -216,6 +254,7 @@ export class Catalogue {
         maxRowNorm: h.maxRowNorm,
         mapping,
         path,
+        compressed,
         identity: { ino: st.ino, size: st.size, checksum: h.checksum.value },
       });
     } catch (e) {
@@ -251,7 +290,12 @@ export class Catalogue {
     const ids = opts.ids === undefined ? null : checkIds(opts.ids, size);
     const bias = opts.bias === undefined ? null : checkBias(opts.bias, size);
     const attributes = opts.attributes === undefined ? null : checkAttributes(opts.attributes, size);
-    return new Catalogue({ vectors: data, size, dim, ids, bias, attributes, maxRowNorm: st.maxRowNorm, mapping, path });
+    const precision = opts.precision ?? 'f32';
+    if (precision !== 'f32' && precision !== 'int8' && precision !== 'bf16') {
+      throw new InvalidArgumentError(`options.precision must be 'f32', 'int8' or 'bf16', got ${describe(precision)}`);
+    }
+    const compressed = precision === 'f32' ? null : shareCompressed(precision, native().compress({ values: data, rows: size, d: dim, bias: bias ?? undefined, precision }));
+    return new Catalogue({ vectors: data, size, dim, ids, bias, attributes, maxRowNorm: st.maxRowNorm, mapping, path, compressed });
   }
 
   /** Number of items N. */
@@ -267,6 +311,11 @@ export class Catalogue {
   /** The file this catalogue was opened from, if any. */
   get path(): string | null {
     return this.#path;
+  }
+
+  /** 'f32', or the compact copy scans read ('int8', 'bf16'). */
+  get precision(): Precision {
+    return this.#compressed?.precision ?? 'f32';
   }
 
   get hasBias(): boolean {
@@ -379,6 +428,7 @@ export class Catalogue {
         bias: this.#bias,
         attributes: this.#attributes,
         maxRowNorm: this.#maxRowNorm,
+        compressed: this.#compressed,
       },
       VERSION,
     );
@@ -401,6 +451,7 @@ export class Catalogue {
     this.#mapping?.close();
     this.#mapping = null;
     this.#vectors = new Float32Array(0);
+    this.#compressed = null;
   }
 
   /** The shared matrix, for handing to worker threads (internal). */
@@ -427,6 +478,7 @@ export class Catalogue {
         bias: this.#bias,
         attributes: this.#attributes,
         maxRowNorm: this.#maxRowNorm,
+        compressed: this.#compressed,
       },
     };
   }
@@ -451,6 +503,7 @@ export class Catalogue {
       bias: p.bias,
       attributes: p.attributes,
       maxRowNorm: p.maxRowNorm,
+      compressed: p.compressed,
       mapping: null,
       path: null,
       trustedIds: true,
@@ -518,6 +571,9 @@ export class Catalogue {
     if (b === 0) return null;
 
     const args: NativeTopKArgs = { items: this.#vectors, n, d, users, k, threads, isa: isa === 'auto' ? native().bestIsa : isa };
+    // The compact copy pays off where the scan is bound by memory: a few users per call. Batches
+    // are bound by arithmetic and read the float32 rows directly (the same exact result).
+    if (this.#compressed && b < COMPRESSED_MAX_BATCH) args.compressed = this.#compressed;
     if (this.#bias) args.bias = this.#bias;
 
     if (opts.exclude !== undefined) {

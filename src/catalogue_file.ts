@@ -20,6 +20,7 @@ import { pack, unpack } from 'msgpackr';
 
 import { writeAtomically } from './atomic_file.js';
 import { FormatError } from './errors.js';
+import type { CompressedParts } from './native.js';
 
 export const MAGIC = Buffer.from('RSCATLG\0', 'latin1');
 export const FORMAT_VERSION = 1;
@@ -32,7 +33,19 @@ export type StoredIds =
   | { kind: 'int'; data: Uint8Array } // float64 LE, one per row
   | { kind: 'mixed'; values: Array<string | number> };
 
+/** Where a compressed catalogue's compact copy lies (byte offsets, each a multiple of 64). */
+export interface CompressedSection {
+  precision: 'int8' | 'bf16';
+  dataOffset: number; // N·d int8, or N·d uint16 (bfloat16)
+  scaleOffset: number | null; // int8: N float32 row scales
+  errOffset: number; // N float32 bound terms
+  errBiasOffset: number | null; // N float32 bias bound terms (when there is a bias)
+  end: number; // the file ends here
+  checksum: { algorithm: 'crc32'; value: number }; // over [dataOffset, end)
+}
+
 export interface CatalogueHeader {
+  compressed?: CompressedSection | null;
   format: 'recscore-catalogue';
   dtype: 'float32';
   count: number;
@@ -48,6 +61,7 @@ export interface CatalogueHeader {
 }
 
 export interface CatalogueContent {
+  compressed?: CompressedParts | null;
   vectors: Float32Array;
   count: number;
   dim: number;
@@ -112,10 +126,36 @@ export async function writeCatalogueFile(path: string, c: CatalogueContent, vers
     attributes: c.attributes ? bytesOf(c.attributes) : null,
     createdBy: `recscore ${version}`,
   };
+  const parts = c.compressed ? compressedPieces(c.compressed) : [];
+  const section = async (dataOffset: number): Promise<CompressedSection | null> => {
+    if (!c.compressed) return null;
+    let at = Math.ceil((dataOffset + dataBytes) / ALIGN) * ALIGN;
+    const offs: number[] = [];
+    let crc = 0;
+    for (const piece of parts) {
+      offs.push(at);
+      crc = crc32(piece, crc);
+      at = Math.ceil((at + piece.byteLength) / ALIGN) * ALIGN;
+    }
+    const last = parts[parts.length - 1];
+    const end = offs[offs.length - 1] + last.byteLength;
+    let i = 0;
+    return {
+      precision: c.compressed.precision,
+      dataOffset: offs[i++],
+      scaleOffset: c.compressed.scale ? offs[i++] : null,
+      errOffset: offs[i++],
+      errBiasOffset: c.compressed.errBias ? offs[i++] : null,
+      end,
+      checksum: { algorithm: 'crc32', value: crc },
+    };
+  };
   // dataOffset is part of the header it follows: repack until the offset covers the header.
+  header.compressed = await section(0);
   let headerBytes = pack(header);
   while (PREFIX_BYTES + headerBytes.length > header.dataOffset) {
     header.dataOffset = Math.ceil((PREFIX_BYTES + headerBytes.length) / ALIGN) * ALIGN;
+    header.compressed = await section(header.dataOffset);
     headerBytes = pack(header);
   }
   const prefix = Buffer.alloc(header.dataOffset);
@@ -136,6 +176,11 @@ export async function writeCatalogueFile(path: string, c: CatalogueContent, vers
       intact();
     }
     intact();
+    if (header.compressed) {
+      const h = header.compressed;
+      const offs = [h.dataOffset, h.scaleOffset, h.errOffset, h.errBiasOffset].filter((o): o is number => o !== null);
+      for (let i = 0; i < parts.length; i++) await fh.write(parts[i], 0, parts[i].byteLength, offs[i]);
+    }
   });
 }
 
@@ -190,7 +235,18 @@ function validateHeader(path: string, h: CatalogueHeader, size: number): void {
   if (!int(h.dim) || h.dim === 0) fail(path, `corrupt header: dim ${String(h.dim)}`);
   if (!int(h.dataOffset) || h.dataOffset % ALIGN !== 0) fail(path, 'corrupt header: dataOffset');
   if (h.dataBytes !== h.count * h.dim * 4) fail(path, 'corrupt header: dataBytes does not match count x dim');
-  const expected = h.dataOffset + h.dataBytes;
+  let expected = h.dataOffset + h.dataBytes;
+  const c = h.compressed;
+  if (c) {
+    const n = h.count;
+    const at = (o: unknown, bytes: number): boolean => int(o) && o % ALIGN === 0 && o >= h.dataOffset + h.dataBytes && o + bytes <= c.end;
+    const elem = c.precision === 'int8' ? 1 : c.precision === 'bf16' ? 2 : 0;
+    if (!elem || !int(c.end) || !at(c.dataOffset, n * h.dim * elem) || !at(c.errOffset, n * 4)) fail(path, 'corrupt header: compressed section');
+    if ((c.precision === 'int8') !== (c.scaleOffset !== null) || (c.scaleOffset !== null && !at(c.scaleOffset, n * 4))) fail(path, 'corrupt header: compressed scales');
+    if ((h.bias !== null) !== (c.errBiasOffset !== null) || (c.errBiasOffset !== null && !at(c.errBiasOffset, n * 4))) fail(path, 'corrupt header: compressed bias bounds');
+    if (c.checksum?.algorithm !== 'crc32' || !int(c.checksum.value)) fail(path, 'corrupt header: compressed checksum');
+    expected = c.end;
+  }
   if (size < expected) fail(path, `truncated: expected ${expected} bytes, found ${size}`);
   if (size > expected) fail(path, `corrupt: expected ${expected} bytes, found ${size} (trailing data)`);
   if (h.checksum?.algorithm !== 'crc32' || !int(h.checksum.value)) fail(path, 'corrupt header: checksum');
@@ -201,6 +257,36 @@ function validateHeader(path: string, h: CatalogueHeader, size: number): void {
     const n = h.ids.kind === 'int' ? h.ids.data.byteLength / 8 : h.ids.kind === 'mixed' ? h.ids.values.length : -1;
     if (n !== h.count) fail(path, 'corrupt header: ids length');
   }
+}
+
+/** The compressed section's pieces, in file order, as bytes. */
+function compressedPieces(c: CompressedParts): Uint8Array[] {
+  const b = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  return [b(c.data), ...(c.scale ? [b(c.scale)] : []), b(c.err), ...(c.errBias ? [b(c.errBias)] : [])];
+}
+
+/** Views of a mapped file's compressed section (validated by readCatalogueHeader). */
+export function compressedViews(buffer: ArrayBuffer, h: CatalogueHeader): CompressedParts | null {
+  const c = h.compressed;
+  if (!c) return null;
+  const n = h.count;
+  return {
+    precision: c.precision,
+    data: c.precision === 'int8' ? new Int8Array(buffer, c.dataOffset, n * h.dim) : new Uint16Array(buffer, c.dataOffset, n * h.dim),
+    scale: c.scaleOffset !== null ? new Float32Array(buffer, c.scaleOffset, n) : undefined,
+    err: new Float32Array(buffer, c.errOffset, n),
+    errBias: c.errBiasOffset !== null ? new Float32Array(buffer, c.errBiasOffset, n) : undefined,
+  };
+}
+
+/** CRC-32 of the compressed section's pieces (as written). */
+export async function compressedCrc(c: CompressedParts): Promise<number> {
+  let crc = 0;
+  for (const p of compressedPieces(c)) {
+    crc = crc32(p, crc);
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  return crc;
 }
 
 /** Copies msgpack binary into a fresh, aligned typed array. */

@@ -27,11 +27,22 @@ export interface NativeTopKArgs {
   filterNone?: number;
   threads?: number;
   isa?: Isa;
+  compressed?: CompressedParts;
+}
+
+/** The compact copy of a compressed catalogue and its per-row bound terms (see compressed.h). */
+export interface CompressedParts {
+  precision: 'int8' | 'bf16';
+  data: Int8Array | Uint16Array;
+  scale?: Float32Array;
+  err: Float32Array;
+  errBias?: Float32Array;
 }
 
 export interface NativeTopKResult {
   rows: Int32Array;
   scores: Float32Array;
+  candidates?: Int32Array;
 }
 
 export interface NativeMappedFile {
@@ -51,6 +62,7 @@ export interface NativeAddon {
     maxRowNorm: number;
     maxAbs: number;
   };
+  compress(args: { values: Float32Array; rows: number; d: number; bias?: Float32Array; precision: 'int8' | 'bf16' }): Omit<CompressedParts, 'precision'>;
   /** Memory read bandwidth in GB/s over `values` (benchmarks). */
   readBandwidth(args: { values: Float32Array; threads?: number; reps?: number }): number;
 }

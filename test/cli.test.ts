@@ -62,6 +62,20 @@ describe('recscore CLI', () => {
     expect(readFileSync(out, 'utf8')).toBe(await expected(users, 7));
   });
 
+  it('catalogue build --precision int8 scores exactly like float32', async () => {
+    const packed = join(dir, 'items-int8.rsc');
+    const b = run(['catalogue', 'build', '--vectors', join(ex, 'items.npy'), '--bias', join(ex, 'bias.npy'), '--precision', 'int8', '--out', packed]);
+    expect(b.status).toBe(0);
+    expect(JSON.parse(run(['catalogue', 'inspect', packed, '--json']).stdout).precision).toMatch(/^int8/);
+    const outs = [items, packed].map((c, i) => {
+      const out = join(dir, `prec${i}.jsonl`);
+      expect(run(['score', '--model', model, '--catalogue', c, '--input', join(ex, 'users.jsonl'), '--out', out, '--k', '10', '--batch', '4']).status).toBe(0);
+      return readFileSync(out, 'utf8');
+    });
+    expect(outs[1]).toBe(outs[0]);
+    expect(run(['catalogue', 'build', '--vectors', join(ex, 'items.npy'), '--precision', 'fp4', '--out', join(dir, 'x.rsc')]).stderr).toMatch(/--precision fp4: must be f32, int8 or bf16/);
+  });
+
   it('shards together equal the whole', async () => {
     const parts = [1, 2, 3].map((i) => {
       const out = join(dir, `shard${i}.jsonl`);

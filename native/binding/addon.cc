@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "../core/bandwidth.h"
+#include "../core/compressed.h"
 #include "../core/cpu.h"
 #include "../core/matrix_stats.h"
 #include "args.h"
@@ -50,6 +51,45 @@ Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, gbs);
 }
 
+// compress({ values, rows, d, bias?, precision: 'int8' | 'bf16' }) -> { data, scale?, err, errBias? } [sync]
+Napi::Value Compress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(env, "compress expects an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto values = typed_field<float>(o, "values", napi_float32_array, false, nullptr);
+  auto bias = typed_field<float>(o, "bias", napi_float32_array, true, nullptr);
+  size_t rows = size_field(o, "rows", 0, false);
+  size_t d = size_field(o, "d", 0, false);
+  if (d == 0 || rows > values.length / d || (bias.present && bias.length < rows)) throw_type_error(env, "compress: sizes do not match");
+  Napi::Value pv = o.Get("precision");
+  const std::string prec = pv.IsString() ? pv.As<Napi::String>().Utf8Value() : "";
+  if (prec != "int8" && prec != "bf16") throw_type_error(env, "precision must be int8 or bf16");
+  recscore::Compressed c = recscore::compress(values.data, rows, d, bias.present ? bias.data : nullptr,
+                                              prec == "int8" ? recscore::Precision::kInt8 : recscore::Precision::kBf16);
+  Napi::Object out = Napi::Object::New(env);
+  if (prec == "int8") {
+    auto q = Napi::Int8Array::New(env, c.q.size());
+    std::copy(c.q.begin(), c.q.end(), q.Data());
+    out.Set("data", q);
+    auto s = Napi::Float32Array::New(env, c.scale.size());
+    std::copy(c.scale.begin(), c.scale.end(), s.Data());
+    out.Set("scale", s);
+  } else {
+    auto h = Napi::Uint16Array::New(env, c.h.size());
+    std::copy(c.h.begin(), c.h.end(), h.Data());
+    out.Set("data", h);
+  }
+  auto e = Napi::Float32Array::New(env, c.err.size());
+  std::copy(c.err.begin(), c.err.end(), e.Data());
+  out.Set("err", e);
+  if (!c.err_bias.empty()) {
+    auto eb = Napi::Float32Array::New(env, c.err_bias.size());
+    std::copy(c.err_bias.begin(), c.err_bias.end(), eb.Data());
+    out.Set("errBias", eb);
+  }
+  return out;
+}
+
 class Addon : public Napi::Addon<Addon> {
  public:
   std::shared_ptr<recscore::ThreadTeam> team() {
@@ -74,7 +114,8 @@ class Addon : public Napi::Addon<Addon> {
                                napi_enumerable),
                  InstanceMethod("topK", &Addon::TopK), InstanceMethod("topKAsync", &Addon::TopKAsyncM),
                  InstanceMethod("matrixStats", &Addon::Stats),
-                 InstanceMethod("readBandwidth", &Addon::Bandwidth)});
+                 InstanceMethod("readBandwidth", &Addon::Bandwidth),
+                 InstanceMethod("compress", &Addon::CompressM)});
   }
 
  private:
@@ -82,6 +123,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value TopKAsyncM(const Napi::CallbackInfo& info) { return TopKAsync(info, team()); }
   Napi::Value Stats(const Napi::CallbackInfo& info) { return MatrixStats(info); }
   Napi::Value Bandwidth(const Napi::CallbackInfo& info) { return ReadBandwidth(info); }
+  Napi::Value CompressM(const Napi::CallbackInfo& info) { return Compress(info); }
 
   Napi::FunctionReference mapped_file_;
   Napi::FunctionReference encoder_;

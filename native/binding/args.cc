@@ -27,6 +27,10 @@ template View<float> typed_field<float>(const Napi::Object&, const char*, napi_t
                                         bool, Napi::ObjectReference*);
 template View<int32_t> typed_field<int32_t>(const Napi::Object&, const char*, napi_typedarray_type,
                                             bool, Napi::ObjectReference*);
+template View<int8_t> typed_field<int8_t>(const Napi::Object&, const char*, napi_typedarray_type, bool,
+                                          Napi::ObjectReference*);
+template View<uint16_t> typed_field<uint16_t>(const Napi::Object&, const char*, napi_typedarray_type,
+                                              bool, Napi::ObjectReference*);
 template View<uint32_t> typed_field<uint32_t>(const Napi::Object&, const char*,
                                               napi_typedarray_type, bool, Napi::ObjectReference*);
 

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/compressed.h"
 #include "../core/cpu.h"
 #include "../core/errors.h"
 #include "../core/scorer.h"
@@ -28,6 +29,10 @@ struct TopKBaton {
   std::vector<uint64_t> eligible;
   std::vector<int32_t> rows;
   std::vector<float> scores;
+  // Compressed catalogue (int8/bf16): the compact rows and bound terms, pinned.
+  recscore::CompressedView compressed;
+  Napi::ObjectReference comp_data_pin, comp_scale_pin, comp_err_pin, comp_err_bias_pin;
+  std::vector<int32_t> candidates;
   CapturedError error;
 
   void execute() {
@@ -44,7 +49,12 @@ struct TopKBaton {
       }
       rows.resize(req.b * req.k);
       scores.resize(req.b * req.k);
-      recscore::score_topk(req, rows.data(), scores.data());
+      if (compressed.precision != recscore::Precision::kF32) {
+        candidates.resize(req.b);
+        recscore::score_topk_compressed(req, compressed, rows.data(), scores.data(), candidates.data());
+      } else {
+        recscore::score_topk(req, rows.data(), scores.data());
+      }
     } catch (...) {
       error = capture_current_exception();
     }
@@ -60,6 +70,11 @@ struct TopKBaton {
     Napi::Object out = Napi::Object::New(env);
     out.Set("rows", r);
     out.Set("scores", s);
+    if (!candidates.empty()) {
+      auto c = Napi::Int32Array::New(env, candidates.size());
+      std::copy(candidates.begin(), candidates.end(), c.Data());
+      out.Set("candidates", c);
+    }
     return out;
   }
 };
@@ -126,6 +141,36 @@ std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info, std::shared_ptr
     bt->all = u32_field(o, "filterAll");
     bt->any = u32_field(o, "filterAny");
     bt->none = u32_field(o, "filterNone");
+  }
+
+  Napi::Value cv = o.Get("compressed");
+  if (cv.IsObject()) {
+    Napi::Object c = cv.As<Napi::Object>();
+    Napi::Value pv = c.Get("precision");
+    const std::string prec = pv.IsString() ? pv.As<Napi::String>().Utf8Value() : "";
+    auto& v = bt->compressed;
+    if (prec == "int8") {
+      auto q = typed_field<int8_t>(c, "data", napi_int8_array, false, &bt->comp_data_pin);
+      auto sc = typed_field<float>(c, "scale", napi_float32_array, false, &bt->comp_scale_pin);
+      if (q.length < r.n * r.d || sc.length < r.n) throw_type_error(env, "compressed int8 data is too short");
+      v.precision = recscore::Precision::kInt8;
+      v.data = q.data;
+      v.scale = sc.data;
+    } else if (prec == "bf16") {
+      auto h = typed_field<uint16_t>(c, "data", napi_uint16_array, false, &bt->comp_data_pin);
+      if (h.length < r.n * r.d) throw_type_error(env, "compressed bf16 data is too short");
+      v.precision = recscore::Precision::kBf16;
+      v.data = h.data;
+    } else {
+      throw_type_error(env, "compressed.precision must be int8 or bf16");
+    }
+    auto err = typed_field<float>(c, "err", napi_float32_array, false, &bt->comp_err_pin);
+    auto eb = typed_field<float>(c, "errBias", napi_float32_array, true, &bt->comp_err_bias_pin);
+    if (err.length < r.n || (eb.present && eb.length < r.n) || (r.bias && !eb.present)) {
+      throw_type_error(env, "compressed bound terms do not match the catalogue");
+    }
+    v.err = err.data;
+    v.err_bias = eb.present ? eb.data : nullptr;
   }
 
   r.threads = static_cast<int>(std::min<size_t>(size_field(o, "threads", 1, true), 256));

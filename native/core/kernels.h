@@ -23,6 +23,11 @@ struct Kernels {
   // error below 1e-6 over the whole float range (the encoder's gate activations).
   void (*sigmoid)(float* v, size_t n);
   void (*tanh)(float* v, size_t n);
+  // [sync, any thread] Approximate scores from compact rows (compressed catalogues; any
+  // summation order: the caller's error bound covers it). out[j] = scale[j] * (u · q_j) for
+  // int8 rows, out[j] = u · h_j for bfloat16 rows (the upper 16 bits of a float32), j < n.
+  void (*dot_rows_i8)(const float* u, const int8_t* q, size_t d, size_t n, const float* scale, float* out);
+  void (*dot_rows_bf16)(const float* u, const uint16_t* h, size_t d, size_t n, float* out);
   Isa isa;
 };
 

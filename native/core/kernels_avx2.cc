@@ -193,15 +193,79 @@ RS_AVX2 void tanh_avx2(float* v, size_t n) {
   }
 }
 
+RS_AVX2_INLINE float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+RS_AVX2_INLINE __m256 load_i8(const int8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+
+RS_AVX2_INLINE __m256 load_bf16(const uint16_t* p) {
+  __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+// Four rows at a time (independent accumulators); the tail of d in scalar code.
+template <typename T, __m256 (*Load)(const T*), float (*One)(T)>
+RS_AVX2_INLINE void dot_rows(const float* u, const T* rows, size_t d, size_t n, float* out) {
+  const size_t d8 = d & ~static_cast<size_t>(7);
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const T* r = rows + j * d;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t p = 0; p < d8; p += 8) {
+      __m256 uv = _mm256_loadu_ps(u + p);
+      a0 = _mm256_fmadd_ps(uv, Load(r + p), a0);
+      a1 = _mm256_fmadd_ps(uv, Load(r + d + p), a1);
+      a2 = _mm256_fmadd_ps(uv, Load(r + 2 * d + p), a2);
+      a3 = _mm256_fmadd_ps(uv, Load(r + 3 * d + p), a3);
+    }
+    float s[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
+    for (size_t p = d8; p < d; ++p) {
+      for (int c = 0; c < 4; ++c) s[c] += u[p] * One(r[c * d + p]);
+    }
+    for (int c = 0; c < 4; ++c) out[j + c] = s[c];
+  }
+  for (; j < n; ++j) {
+    const T* r = rows + j * d;
+    __m256 a = _mm256_setzero_ps();
+    for (size_t p = 0; p < d8; p += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(u + p), Load(r + p), a);
+    float s = hsum(a);
+    for (size_t p = d8; p < d; ++p) s += u[p] * One(r[p]);
+    out[j] = s;
+  }
+}
+
+inline float one_i8(int8_t v) { return static_cast<float>(v); }
+inline float one_bf16(uint16_t v) {
+  uint32_t bits = static_cast<uint32_t>(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+RS_AVX2 void dot_rows_i8_avx2(const float* u, const int8_t* q, size_t d, size_t n, const float* scale, float* out) {
+  dot_rows<int8_t, load_i8, one_i8>(u, q, d, n, out);
+  for (size_t j = 0; j < n; ++j) out[j] *= scale[j];
+}
+
+RS_AVX2 void dot_rows_bf16_avx2(const float* u, const uint16_t* h, size_t d, size_t n, float* out) {
+  dot_rows<uint16_t, load_bf16, one_bf16>(u, h, d, n, out);
+}
+
 }  // namespace
 
 const Kernels kAvx2Kernels = {score_block_avx2, select_gt_avx2, sigmoid_avx2, tanh_avx2,
-                              Isa::kAvx2};
+                              dot_rows_i8_avx2, dot_rows_bf16_avx2, Isa::kAvx2};
 
 }  // namespace recscore
 
 #else  // not x86: the table exists so that callers link; kernels_for() never returns it.
 namespace recscore {
-const Kernels kAvx2Kernels = {nullptr, nullptr, nullptr, nullptr, Isa::kScalar};
+const Kernels kAvx2Kernels = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, Isa::kScalar};
 }
 #endif

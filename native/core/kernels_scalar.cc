@@ -2,6 +2,7 @@
 // tree) without fused multiply-add; built with -ffp-contract=off so the compiler keeps it so.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "kernels.h"
 
@@ -46,9 +47,32 @@ void tanh_scalar(float* v, size_t n) {
   for (size_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
 }
 
+void dot_rows_i8_scalar(const float* u, const int8_t* q, size_t d, size_t n, const float* scale, float* out) {
+  for (size_t j = 0; j < n; ++j) {
+    float s = 0;
+    for (size_t p = 0; p < d; ++p) s += u[p] * static_cast<float>(q[j * d + p]);
+    out[j] = scale[j] * s;
+  }
+}
+
+float bf16_to_float(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+void dot_rows_bf16_scalar(const float* u, const uint16_t* h, size_t d, size_t n, float* out) {
+  for (size_t j = 0; j < n; ++j) {
+    float s = 0;
+    for (size_t p = 0; p < d; ++p) s += u[p] * bf16_to_float(h[j * d + p]);
+    out[j] = s;
+  }
+}
+
 }  // namespace
 
 const Kernels kScalarKernels = {score_block_scalar, select_gt_scalar, sigmoid_scalar, tanh_scalar,
-                                Isa::kScalar};
+                                dot_rows_i8_scalar, dot_rows_bf16_scalar, Isa::kScalar};
 
 }  // namespace recscore

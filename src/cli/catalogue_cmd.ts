@@ -27,7 +27,9 @@ export async function buildCatalogue(o: {
   precision: string;
   out: string;
 }): Promise<{ size: number; dim: number }> {
-  if (o.precision !== 'f32') throw new UserError(`--precision ${o.precision}: only f32 is supported by this version`);
+  if (o.precision !== 'f32' && o.precision !== 'int8' && o.precision !== 'bf16') {
+    throw new UserError(`--precision ${o.precision}: must be f32, int8 or bf16`);
+  }
   mustExist('--vectors', o.vectors);
   const ids = o.ids ? (mustExist('--ids', o.ids), readIds(o.ids)) : undefined;
   let bias: Float32Array | undefined;
@@ -42,7 +44,7 @@ export async function buildCatalogue(o: {
     mustExist('--attributes', o.attributes);
     attributes = readFileSync(o.attributes, 'utf8').trim().split(/\r?\n/).map(Number);
   }
-  const cat = await Catalogue.fromNpy(o.vectors, { ids, bias, attributes });
+  const cat = await Catalogue.fromNpy(o.vectors, { ids, bias, attributes, precision: o.precision });
   await cat.save(o.out);
   const r = { size: cat.size, dim: cat.dim };
   await cat.close();
@@ -60,6 +62,7 @@ export async function inspectCatalogue(path: string): Promise<Record<string, unk
     bytes: fileSize,
     format: `${h.format} v1`,
     dtype: h.dtype,
+    precision: h.compressed ? `${h.compressed.precision} scan copy + float32 rows` : 'f32',
     items: h.count,
     dim: h.dim,
     ids: h.ids === null ? 'row numbers' : h.ids.kind === 'int' ? 'integers' : 'strings/mixed',

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "../compressed.h"
 #include "../cpu.h"
 #include "../errors.h"
 #include "../kernels.h"
@@ -650,6 +651,72 @@ int main() {
     EncoderModel broken = m;
     broken.layers[0].dirs[0].r.pop_back();
     CHECK(throws<InvalidArgument>([&] { broken.validate(); }));
+  });
+
+  run("compressed_catalogues_give_the_exact_float32_topk", [] {
+    std::mt19937 g(5);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    const size_t d = 37;
+    auto make = [&](int kind, size_t n) {
+      std::vector<float> x(n * d);
+      if (kind == 0) {  // random
+        for (auto& v : x) v = nd(g);
+      } else if (kind == 1) {  // clustered: many near-ties
+        std::vector<float> centre(d);
+        for (auto& v : centre) v = nd(g);
+        for (size_t j = 0; j < n; ++j)
+          for (size_t i = 0; i < d; ++i) x[j * d + i] = centre[i] + 1e-3f * nd(g);
+      } else if (kind == 2) {  // low rank
+        std::vector<float> a(3 * d);
+        for (auto& v : a) v = nd(g);
+        for (size_t j = 0; j < n; ++j) {
+          float c0 = nd(g), c1 = nd(g), c2 = nd(g);
+          for (size_t i = 0; i < d; ++i) x[j * d + i] = c0 * a[i] + c1 * a[d + i] + c2 * a[2 * d + i];
+        }
+      } else {  // exact duplicates and rows a quantisation step apart
+        for (size_t i = 0; i < d; ++i) x[i] = nd(g);
+        for (size_t j = 1; j < n; ++j)
+          for (size_t i = 0; i < d; ++i) x[j * d + i] = x[i] + (j % 3 == 0 ? 0.f : 1e-6f * static_cast<float>(j % 7));
+      }
+      return x;
+    };
+    ThreadTeam team(1);
+    for (Precision p : {Precision::kInt8, Precision::kBf16}) {
+      for (int kind = 0; kind < 4; ++kind) {
+        const size_t n = 20000;
+        auto x = make(kind, n);
+        auto bias = random_matrix(n, 1, 70 + kind);
+        auto users = make(kind, 3);
+        Compressed c = compress(x.data(), n, d, bias.data(), p);
+        CompressedView v{p, p == Precision::kInt8 ? static_cast<const void*>(c.q.data()) : static_cast<const void*>(c.h.data()),
+                         c.scale.empty() ? nullptr : c.scale.data(), c.err.data(), c.err_bias.data()};
+        std::vector<int32_t> offsets{0, 2, 2, 3}, excl{0, 17, 5};
+        prepare_exclusions(offsets.data(), excl.data(), 3, n);
+        for (size_t k : {1u, 20u, 1000u}) {
+          for (int threads : {1, 2}) {
+            ScoreRequest r;
+            r.items = x.data();
+            r.n = n;
+            r.d = d;
+            r.bias = bias.data();
+            r.users = users.data();
+            r.b = 3;
+            r.k = k;
+            r.excl_offsets = offsets.data();
+            r.excl_rows = excl.data();
+            r.threads = threads;
+            r.team = &team;
+            std::vector<int32_t> rows_f(3 * k), rows_c(3 * k), cand(3);
+            std::vector<float> sc_f(3 * k), sc_c(3 * k);
+            score_topk(r, rows_f.data(), sc_f.data());
+            score_topk_compressed(r, v, rows_c.data(), sc_c.data(), cand.data());
+            CHECK(rows_f == rows_c);
+            CHECK(std::memcmp(sc_f.data(), sc_c.data(), sc_f.size() * sizeof(float)) == 0);
+            for (int32_t cc : cand) CHECK(static_cast<size_t>(cc) >= k - 1);
+          }
+        }
+      }
+    }
   });
 
   std::printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -1,0 +1,57 @@
+// Compressed catalogues that still give the exact float32 top-k.
+//
+// Every row x_j keeps its float32 form (it stays in the file, memory-mapped) and gains a compact
+// copy x̂_j: int8 with a per-row scale, or bfloat16. A scan computes the approximate score
+// a_j = u·x̂_j + b_j from the compact copy and a bound E_j with |s_j - a_j| <= E_j, where s_j is
+// the score the float32 kernel computes for the same user and row. With T the k-th largest
+// lower bound a_j - E_j, every row of the float32 top-k has s_j >= T, so rows whose upper bound
+// a_j + E_j is below T cannot be in it. The rows left (the candidates) are rescored by the
+// float32 kernel itself, bit for bit as the float32 path scores them, and selected with the same
+// tie rule: the result equals the float32 top-k exactly. A loose bound only makes the candidate
+// set bigger (slower, still exact).
+//
+// The bound. Let R_j >= |x_j - x̂_j| and X_j >= |x_j| (Euclidean norms, float64 rounded up),
+// g = (d + 32) * 2^-23 (more than twice the worst relative rounding of an 8-lane FMA dot product
+// of length d plus its reduction tree and the bias add), and |u| the user's norm. Then
+//   |s_j - (u·x_j + b_j)|   <= g (|u| X_j + |b_j|)              (float32 kernel)
+//   |a_j - (u·x̂_j + b_j)|  <= g (|u| (X_j + R_j) + |b_j|)      (approximate kernel)
+//   |u·x̂_j - u·x_j|        <= |u| R_j                            (Cauchy–Schwarz)
+// so E_j = |u| (R_j + g (2 X_j + R_j)) + 2 g |b_j|, stored per row as e_j = R_j + g (2 X_j + R_j)
+// and f_j = 2 g |b_j|, and inflated by 2^-18 relative (plus a tiny absolute term) to absorb the
+// float32 arithmetic that evaluates E_j and a_j ± E_j themselves.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "scorer.h"
+
+namespace recscore {
+
+enum class Precision { kF32 = 0, kInt8 = 1, kBf16 = 2 };
+
+struct CompressedView {
+  Precision precision = Precision::kF32;
+  const void* data = nullptr;  // n x d int8 or uint16 (bf16)
+  const float* scale = nullptr;  // int8: per-row scale (x̂ = scale * q); null for bf16
+  const float* err = nullptr;    // e_j (see above)
+  const float* err_bias = nullptr;  // f_j, or null when there is no bias
+};
+
+struct Compressed {
+  Precision precision = Precision::kF32;
+  std::vector<int8_t> q;       // int8
+  std::vector<uint16_t> h;     // bf16
+  std::vector<float> scale, err, err_bias;
+};
+
+// [sync] Builds the compact copy and per-row bound terms of an n x d matrix (and bias, or null).
+Compressed compress(const float* x, size_t n, size_t d, const float* bias, Precision p);
+
+// [sync; caller + team helpers] The float32 top-k of req (same contract as score_topk) computed
+// from the compact copy plus float32 rescoring of candidates. candidates (b entries, optional)
+// receives each user's candidate-set size.
+void score_topk_compressed(const ScoreRequest& req, const CompressedView& c, int32_t* out_rows,
+                           float* out_scores, int32_t* candidates);
+
+}  // namespace recscore
