@@ -36,6 +36,19 @@ float from_bf16(uint16_t h) {
   return f;
 }
 
+// One team member's buffers for a tile (allocated once, on first use).
+struct Scratch {
+  std::vector<float> approx, lower, upper;
+  std::vector<uint32_t> idx;
+  void ensure() {
+    if (!approx.empty()) return;
+    approx.resize(kTile);
+    lower.resize(kTile);
+    upper.resize(kTile);
+    idx.resize(kTile);
+  }
+};
+
 // One team member's pass for one user: the top-k lower bounds it has seen and its candidates.
 struct Pass {
   std::priority_queue<float, std::vector<float>, std::greater<float>> lower;  // min-heap, <= k
@@ -116,86 +129,74 @@ void score_topk_compressed(const ScoreRequest& r, const CompressedView& c, int32
     const int32_t* ex_last = r.excl_offsets ? r.excl_rows + r.excl_offsets[u + 1] : nullptr;
 
     std::vector<Pass> passes(threads);
-    std::atomic<size_t> next{0};
-    std::vector<std::exception_ptr> errors(threads);
-    auto fn = [&](size_t member) {
-      try {
-        Pass& ps = passes[member];
-        std::vector<float> approx(kTile), lower(kTile), upper(kTile);
-        std::vector<uint32_t> idx(kTile);
-        for (size_t bi = next++; bi < nblocks; bi = next++) {
-          const size_t lo = bi * kBlockRows, hi = std::min(r.n, lo + kBlockRows);
-          const int32_t* ex = ex_first ? std::lower_bound(ex_first, ex_last, static_cast<int32_t>(lo)) : nullptr;
-          for (size_t t0 = lo; t0 < hi; t0 += kTile) {
-            const size_t nt = std::min(kTile, hi - t0);
-            if (c.precision == Precision::kInt8) {
-              kern.dot_rows_i8(user, static_cast<const int8_t*>(c.data) + t0 * d, d, nt, c.scale + t0, approx.data());
-            } else {
-              kern.dot_rows_bf16(user, static_cast<const uint16_t*>(c.data) + t0 * d, d, nt, approx.data());
-            }
-            // Bounds for the whole tile (vectorisable), then only the few rows that matter.
-            const float* err = c.err + t0;
-            const float* eb = c.err_bias ? c.err_bias + t0 : nullptr;
-            const float* bias = r.bias ? r.bias + t0 : nullptr;
-            for (size_t i = 0; i < nt; ++i) {
-              const float a = approx[i] + (bias ? bias[i] : 0.0f);
-              const float e = (nu * err[i] + (eb ? eb[i] : 0.0f)) * margin + 1e-30f;
-              lower[i] = a - e;
-              upper[i] = a + e;
-            }
-            // Rows that can never be returned have no bounds.
-            if (ex) {
-              while (ex < ex_last && static_cast<size_t>(*ex) < t0 + nt) {
-                const size_t j = static_cast<size_t>(*ex++) - t0;
-                lower[j] = upper[j] = -INFINITY;
-              }
-            }
-            if (r.eligible) {
-              for (size_t i = 0; i < nt; ++i) {
-                const size_t j = t0 + i;
-                if (!((r.eligible[j >> 6] >> (j & 63)) & 1)) lower[i] = upper[i] = -INFINITY;
-              }
-            }
-            // The k best lower bounds so far, then the rows whose upper bound reaches them.
-            const bool every = ps.lower.size() < k;  // the heap is not full yet: look at every row
-            const size_t m = every ? nt : kern.select_gt(lower.data(), nt, ps.lower.top(), idx.data());
-            for (size_t q = 0; q < m; ++q) {
-              const size_t i = every ? q : idx[q];
-              const float lb = lower[i];
-              if (lb == -INFINITY) continue;
-              if (ps.lower.size() < k) {
-                ps.lower.push(lb);
-              } else if (lb > ps.lower.top()) {
-                ps.lower.pop();
-                ps.lower.push(lb);
-              }
-            }
-            const float t = ps.threshold();
-            const size_t cnum = kern.select_gt(upper.data(), nt, std::nextafter(t, -INFINITY), idx.data());
-            for (size_t q = 0; q < cnum; ++q) {
-              if (upper[idx[q]] != -INFINITY) ps.cand.emplace_back(static_cast<int32_t>(t0 + idx[q]), upper[idx[q]]);
-            }
-            // Keep the candidate list near its final size as the threshold rises.
-            if (ps.cand.size() > 4 * k + 4096) {
-              const float th = ps.threshold();
-              ps.cand.erase(std::remove_if(ps.cand.begin(), ps.cand.end(), [th](const auto& p) { return p.second < th; }),
-                            ps.cand.end());
-            }
+    std::vector<Scratch> scratch(threads);
+    parallel_blocks(r.team, threads, nblocks, [&](size_t member, size_t bi) {
+      Pass& ps = passes[member];
+      Scratch& sc = scratch[member];
+      sc.ensure();
+      std::vector<float>& approx = sc.approx;
+      std::vector<float>& lower = sc.lower;
+      std::vector<float>& upper = sc.upper;
+      std::vector<uint32_t>& idx = sc.idx;
+      const size_t lo = bi * kBlockRows, hi = std::min(r.n, lo + kBlockRows);
+      const int32_t* ex = ex_first ? std::lower_bound(ex_first, ex_last, static_cast<int32_t>(lo)) : nullptr;
+      for (size_t t0 = lo; t0 < hi; t0 += kTile) {
+        const size_t nt = std::min(kTile, hi - t0);
+        if (c.precision == Precision::kInt8) {
+          kern.dot_rows_i8(user, static_cast<const int8_t*>(c.data) + t0 * d, d, nt, c.scale + t0, approx.data());
+        } else {
+          kern.dot_rows_bf16(user, static_cast<const uint16_t*>(c.data) + t0 * d, d, nt, approx.data());
+        }
+        // Bounds for the whole tile (vectorisable), then only the few rows that matter.
+        const float* err = c.err + t0;
+        const float* eb = c.err_bias ? c.err_bias + t0 : nullptr;
+        const float* bias = r.bias ? r.bias + t0 : nullptr;
+        for (size_t i = 0; i < nt; ++i) {
+          const float a = approx[i] + (bias ? bias[i] : 0.0f);
+          const float e = (nu * err[i] + (eb ? eb[i] : 0.0f)) * margin + 1e-30f;
+          lower[i] = a - e;
+          upper[i] = a + e;
+        }
+        // Rows that can never be returned have no bounds.
+        if (ex) {
+          while (ex < ex_last && static_cast<size_t>(*ex) < t0 + nt) {
+            const size_t j = static_cast<size_t>(*ex++) - t0;
+            lower[j] = upper[j] = -INFINITY;
           }
         }
-      } catch (...) {
-        errors[member] = std::current_exception();
-        next = nblocks;
+        if (r.eligible) {
+          for (size_t i = 0; i < nt; ++i) {
+            const size_t j = t0 + i;
+            if (!((r.eligible[j >> 6] >> (j & 63)) & 1)) lower[i] = upper[i] = -INFINITY;
+          }
+        }
+        // The k best lower bounds so far, then the rows whose upper bound reaches them.
+        const bool every = ps.lower.size() < k;  // the heap is not full yet: look at every row
+        const size_t m = every ? nt : kern.select_gt(lower.data(), nt, ps.lower.top(), idx.data());
+        for (size_t q = 0; q < m; ++q) {
+          const size_t i = every ? q : idx[q];
+          const float lb = lower[i];
+          if (lb == -INFINITY) continue;
+          if (ps.lower.size() < k) {
+            ps.lower.push(lb);
+          } else if (lb > ps.lower.top()) {
+            ps.lower.pop();
+            ps.lower.push(lb);
+          }
+        }
+        const float t = ps.threshold();
+        const size_t cnum = kern.select_gt(upper.data(), nt, std::nextafter(t, -INFINITY), idx.data());
+        for (size_t q = 0; q < cnum; ++q) {
+          if (upper[idx[q]] != -INFINITY) ps.cand.emplace_back(static_cast<int32_t>(t0 + idx[q]), upper[idx[q]]);
+        }
+        // Keep the candidate list near its final size as the threshold rises.
+        if (ps.cand.size() > 4 * k + 4096) {
+          const float th = ps.threshold();
+          ps.cand.erase(std::remove_if(ps.cand.begin(), ps.cand.end(), [th](const auto& p) { return p.second < th; }),
+                        ps.cand.end());
+        }
       }
-    };
-    if (threads > 1) {
-      r.team->run_dynamic(fn, threads);
-    } else {
-      fn(0);
-    }
-    for (auto& e : errors) {
-      if (e) std::rethrow_exception(e);
-    }
+    });
     // The global threshold: the k-th largest lower bound over every member's best k.
     std::vector<float> lows;
     for (Pass& ps : passes) {

@@ -375,28 +375,11 @@ void rnn_encode(const EncoderModel& m, Isa isa, const int32_t* ids, const int32_
   // helper that joins late still finds work.
   const size_t chunk_rows = std::max<size_t>(8, std::min(kChunkRows, (b + 2 * nt - 1) / (2 * nt)));
   const size_t chunks = (b + chunk_rows - 1) / chunk_rows;
-  std::atomic<size_t> next{0};
-  std::vector<std::exception_ptr> errors(nt);
-  const std::function<void(size_t)> work = [&](size_t t) {
-    try {
-      for (size_t c = next++; c < chunks; c = next++) {
-        std::vector<size_t> rows;
-        for (size_t u = c * chunk_rows; u < std::min(b, (c + 1) * chunk_rows); ++u) rows.push_back(u);
-        ChunkEncoder(m, k, ids, offsets, std::move(rows), out).run(Par{});
-      }
-    } catch (...) {
-      errors[t] = std::current_exception();
-      next = chunks;  // stop the others early
-    }
-  };
-  if (nt > 1) {
-    team->run_dynamic(work, nt);
-  } else {
-    work(0);
-  }
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
+  parallel_blocks(team, nt, chunks, [&](size_t, size_t c) {
+    std::vector<size_t> rows;
+    for (size_t u = c * chunk_rows; u < std::min(b, (c + 1) * chunk_rows); ++u) rows.push_back(u);
+    ChunkEncoder(m, k, ids, offsets, std::move(rows), out).run(Par{});
+  });
 }
 
 void rnn_step(const EncoderModel& m, Isa isa, float* state, const int32_t* ids, size_t b,

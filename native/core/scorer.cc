@@ -149,26 +149,9 @@ void score_topk(const ScoreRequest& r, int32_t* out_rows, float* out_scores) {
     w.kern = &kern;
     w.cap = cap;
   }
-  std::atomic<size_t> next{0};
-  std::vector<std::exception_ptr> errors(threads);
-  auto fn = [&](size_t member) {
-    try {
-      for (size_t bi = next++; bi < nblocks; bi = next++) {
-        workers[member].run(bi * block, std::min(r.n, (bi + 1) * block));
-      }
-    } catch (...) {
-      errors[member] = std::current_exception();
-      next = nblocks;
-    }
-  };
-  if (threads > 1) {
-    r.team->run_dynamic(fn, threads);
-  } else {
-    fn(0);
-  }
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
+  parallel_blocks(r.team, threads, nblocks, [&](size_t member, size_t bi) {
+    workers[member].run(bi * block, std::min(r.n, (bi + 1) * block));
+  });
   for (Worker& w : workers) w.finish();
 
   std::vector<std::pair<const Scored*, size_t>> parts(threads);

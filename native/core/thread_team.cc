@@ -1,6 +1,8 @@
 #include "thread_team.h"
 
+#include <algorithm>
 #include <chrono>
+#include <exception>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -128,6 +130,30 @@ void ThreadTeam::run_fixed(const std::function<void(size_t, size_t)>& fn, size_t
   fn(0, joined + 1);
   while (finished_.load(std::memory_order_acquire) != joined) RS_PAUSE();
   fixed_fn_ = nullptr;
+}
+
+void parallel_blocks(ThreadTeam* team, size_t members, size_t nblocks,
+                     const std::function<void(size_t, size_t)>& body) {
+  if (!team) members = 1;
+  members = std::max<size_t>(1, std::min(members, team ? team->size() : 1));
+  std::atomic<size_t> next{0};
+  std::vector<std::exception_ptr> errors(members);
+  const std::function<void(size_t)> fn = [&](size_t member) {
+    try {
+      for (size_t b = next++; b < nblocks; b = next++) body(member, b);
+    } catch (...) {
+      errors[member] = std::current_exception();
+      next = nblocks;
+    }
+  };
+  if (members > 1 && nblocks > 1) {
+    team->run_dynamic(fn, members);
+  } else {
+    fn(0);
+  }
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
 }
 
 void ThreadTeam::barrier() {

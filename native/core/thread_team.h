@@ -62,4 +62,11 @@ class ThreadTeam {
   alignas(64) std::atomic<bool> stop_{false};
 };
 
+// [sync] Runs body(member, block) for every block in [0, nblocks): the caller and up to
+// members - 1 helpers of `team` (null: the caller alone) claim blocks in ascending order from a
+// shared counter, so each member sees its blocks in ascending order and a late helper delays
+// nobody. The first exception a body throws stops the claiming and is rethrown here.
+void parallel_blocks(ThreadTeam* team, size_t members, size_t nblocks,
+                     const std::function<void(size_t member, size_t block)>& body);
+
 }  // namespace recscore
