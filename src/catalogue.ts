@@ -418,20 +418,7 @@ export class Catalogue {
     this.#check();
     if (typeof path !== 'string') throw new InvalidArgumentError(`path must be a string, got ${describe(path)}`);
     // Counted as running work: close() waits for it before releasing the matrix.
-    const p = writeCatalogueFile(
-      path,
-      {
-        vectors: this.#vectors,
-        count: this.#size,
-        dim: this.#dim,
-        ids: this.#ids,
-        bias: this.#bias,
-        attributes: this.#attributes,
-        maxRowNorm: this.#maxRowNorm,
-        compressed: this.#compressed,
-      },
-      VERSION,
-    );
+    const p = writeCatalogueFile(path, { ...this.#parts(), count: this.#size }, VERSION);
     this.#pending.add(p);
     try {
       await p;
@@ -470,16 +457,19 @@ export class Catalogue {
     if (!(this.#vectors.buffer instanceof SharedArrayBuffer)) {
       throw new InvalidArgumentError('this catalogue cannot be shared with worker threads');
     }
+    return { parts: this.#parts() };
+  }
+
+  /** The catalogue's contents (shared views, not copies). */
+  #parts(): Extract<SharedCatalogue, { parts: unknown }>['parts'] {
     return {
-      parts: {
-        vectors: this.#vectors,
-        dim: this.#dim,
-        ids: this.#ids,
-        bias: this.#bias,
-        attributes: this.#attributes,
-        maxRowNorm: this.#maxRowNorm,
-        compressed: this.#compressed,
-      },
+      vectors: this.#vectors,
+      dim: this.#dim,
+      ids: this.#ids,
+      bias: this.#bias,
+      attributes: this.#attributes,
+      maxRowNorm: this.#maxRowNorm,
+      compressed: this.#compressed,
     };
   }
 
