@@ -73,9 +73,9 @@ export interface CatalogueContent {
 
 const CRC_CHUNK = 16 << 20;
 
-/** CRC-32 of bytes, in chunks that yield to the event loop between them. */
-export async function crc32Chunked(bytes: Uint8Array): Promise<number> {
-  let c = 0;
+/** CRC-32 of bytes (continuing from `start`), in chunks that yield to the event loop between them. */
+export async function crc32Chunked(bytes: Uint8Array, start = 0): Promise<number> {
+  let c = start;
   for (let o = 0; o < bytes.byteLength; o += CRC_CHUNK) {
     c = crc32(bytes.subarray(o, Math.min(bytes.byteLength, o + CRC_CHUNK)), c);
     if (o + CRC_CHUNK < bytes.byteLength) await new Promise<void>((r) => setImmediate(r));
@@ -282,10 +282,7 @@ export function compressedViews(buffer: ArrayBuffer, h: CatalogueHeader): Compre
 /** CRC-32 of the compressed section's pieces (as written). */
 export async function compressedCrc(c: CompressedParts): Promise<number> {
   let crc = 0;
-  for (const p of compressedPieces(c)) {
-    crc = crc32(p, crc);
-    await new Promise<void>((r) => setImmediate(r));
-  }
+  for (const p of compressedPieces(c)) crc = await crc32Chunked(p, crc);
   return crc;
 }
 

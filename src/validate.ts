@@ -61,14 +61,6 @@ export function copyRows(name: string, v: unknown, n: number, out: Int32Array, a
   return a.length;
 }
 
-/** Index of the first NaN/±Infinity in `a`, or -1. */
-export function firstNonFinite(a: Float32Array): number {
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i])) return i;
-  }
-  return -1;
-}
-
 export function nonFiniteName(x: number): string {
   return Number.isNaN(x) ? 'NaN' : x > 0 ? 'Infinity' : '-Infinity';
 }

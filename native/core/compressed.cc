@@ -9,6 +9,7 @@
 #include <queue>
 #include <string>
 
+#include "bf16.h"
 #include "errors.h"
 #include "kernels.h"
 #include "topk.h"
@@ -21,20 +22,6 @@ constexpr size_t kTile = 512;        // approximate scores computed together
 
 double up(double v) { return v * (1 + 1e-12) + 1e-300; }
 float upf(double v) { return std::nextafter(static_cast<float>(v), INFINITY); }
-
-uint16_t to_bf16(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, sizeof b);
-  b += 0x7fffu + ((b >> 16) & 1u);  // round to nearest even (inputs are finite)
-  return static_cast<uint16_t>(b >> 16);
-}
-
-float from_bf16(uint16_t h) {
-  uint32_t b = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &b, sizeof f);
-  return f;
-}
 
 // One team member's buffers for a tile (allocated once, on first use).
 struct Scratch {

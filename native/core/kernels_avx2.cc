@@ -3,6 +3,8 @@
 // could otherwise be picked by the linker and run on a CPU without it).
 #include "kernels.h"
 
+#include "bf16.h"
+
 #include <cstring>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -175,23 +177,20 @@ RS_AVX2_INLINE __m256 tanh256(__m256 x) {
   return _mm256_or_ps(t, _mm256_and_ps(sign, x));
 }
 
-RS_AVX2 void sigmoid_avx2(float* v, size_t n) {
+// Applies F to n floats in place, 8 lanes at a time, the tail through a masked load/store.
+template <__m256 (*F)(__m256)>
+RS_AVX2_INLINE void apply(float* v, size_t n) {
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(v + i, sigmoid256(_mm256_loadu_ps(v + i)));
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(v + i, F(_mm256_loadu_ps(v + i)));
   if (i < n) {
     __m256i m = tail_mask(n - i);
-    _mm256_maskstore_ps(v + i, m, sigmoid256(_mm256_maskload_ps(v + i, m)));
+    _mm256_maskstore_ps(v + i, m, F(_mm256_maskload_ps(v + i, m)));
   }
 }
 
-RS_AVX2 void tanh_avx2(float* v, size_t n) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(v + i, tanh256(_mm256_loadu_ps(v + i)));
-  if (i < n) {
-    __m256i m = tail_mask(n - i);
-    _mm256_maskstore_ps(v + i, m, tanh256(_mm256_maskload_ps(v + i, m)));
-  }
-}
+RS_AVX2 void sigmoid_avx2(float* v, size_t n) { apply<sigmoid256>(v, n); }
+
+RS_AVX2 void tanh_avx2(float* v, size_t n) { apply<tanh256>(v, n); }
 
 RS_AVX2_INLINE float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -241,20 +240,13 @@ RS_AVX2_INLINE void dot_rows(const float* u, const T* rows, size_t d, size_t n, 
 }
 
 inline float one_i8(int8_t v) { return static_cast<float>(v); }
-inline float one_bf16(uint16_t v) {
-  uint32_t bits = static_cast<uint32_t>(v) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
 RS_AVX2 void dot_rows_i8_avx2(const float* u, const int8_t* q, size_t d, size_t n, const float* scale, float* out) {
   dot_rows<int8_t, load_i8, one_i8>(u, q, d, n, out);
   for (size_t j = 0; j < n; ++j) out[j] *= scale[j];
 }
 
 RS_AVX2 void dot_rows_bf16_avx2(const float* u, const uint16_t* h, size_t d, size_t n, float* out) {
-  dot_rows<uint16_t, load_bf16, one_bf16>(u, h, d, n, out);
+  dot_rows<uint16_t, load_bf16, from_bf16>(u, h, d, n, out);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "bf16.h"
 #include "kernels.h"
 
 namespace recscore {
@@ -55,17 +56,10 @@ void dot_rows_i8_scalar(const float* u, const int8_t* q, size_t d, size_t n, con
   }
 }
 
-float bf16_to_float(uint16_t h) {
-  uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
 void dot_rows_bf16_scalar(const float* u, const uint16_t* h, size_t d, size_t n, float* out) {
   for (size_t j = 0; j < n; ++j) {
     float s = 0;
-    for (size_t p = 0; p < d; ++p) s += u[p] * bf16_to_float(h[j * d + p]);
+    for (size_t p = 0; p < d; ++p) s += u[p] * from_bf16(h[j * d + p]);
     out[j] = s;
   }
 }

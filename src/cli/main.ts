@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
-import { Catalogue } from '../catalogue.js';
+import { Catalogue, type ItemId } from '../catalogue.js';
 import { Encoder } from '../encoder.js';
 import { FormatError, InvalidArgumentError, ModelError, OutOfRangeError, UnsupportedModelError } from '../errors.js';
 import { packageRoot } from '../native.js';
@@ -19,7 +19,7 @@ import { buildCatalogue, inspectCatalogue } from './catalogue_cmd.js';
 import { demo } from './demo.js';
 import { type EvalSession, evaluate } from './evaluate.js';
 import { lines } from './jsonl.js';
-import { score } from './score.js';
+import { modelIndices, score } from './score.js';
 import { UserError } from './user_error.js';
 
 function positive(name: string) {
@@ -158,10 +158,8 @@ export function program(): Command {
           for (const [i, id] of [...v.history, v.next].entries()) {
             const where = i < v.history.length ? `history[${i}]` : 'next';
             if (!catalogue.has(id as never)) throw new UserError(`line ${line.number}: ${where} = ${JSON.stringify(id)} is not in the catalogue`);
-            if (i < v.history.length && (typeof id !== 'number' || (encoder.vocab !== null && id >= encoder.vocab))) {
-              throw new UserError(`line ${line.number}: ${where} = ${JSON.stringify(id)} is not an item of the model`);
-            }
           }
+          modelIndices(v.history as ItemId[], encoder, line.number);
           yield v as EvalSession;
         }
       }

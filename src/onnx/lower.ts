@@ -150,8 +150,13 @@ function f32(t: Tensor): Float32Array {
   return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
 }
 
+/** The name of a batch permutation's inverse. */
+function inversePerm(p: string): string {
+  return p.endsWith('^-1') ? p.slice(0, -3) : `${p}^-1`;
+}
+
 function cancelOrder(order: string[], p: string): string[] {
-  const inv = p.endsWith('^-1') ? p.slice(0, -3) : `${p}^-1`;
+  const inv = inversePerm(p);
   if (order.length > 0 && order[order.length - 1] === inv) return order.slice(0, -1);
   return [...order, p];
 }
@@ -787,7 +792,7 @@ export function lower(model: LoadedModel, sig: Signature): EncoderPlan {
       }
       const u = C.scalarOrList(upd);
       if (u.length !== B0 || u.some((x, i) => x !== i)) fail('updates are not range(batch)');
-      return { ...idx, perm: (idx.perm as string).endsWith('^-1') ? (idx.perm as string).slice(0, -3) : `${idx.perm}^-1` };
+      return { ...idx, perm: inversePerm(idx.perm as string) };
     }
   }
 
