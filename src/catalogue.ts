@@ -441,15 +441,15 @@ export class Catalogue {
     this.#compressed = null;
   }
 
-  /** The shared matrix, for handing to worker threads (internal). */
+  /** @internal The shared matrix, for handing to worker threads. */
   get _vectors(): Float32Array {
     this.#check();
     return this.#vectors;
   }
 
   /**
-   * What a worker thread needs to score against this catalogue without copying the matrix:
-   * the file to map, or the shared in-memory parts (internal).
+   * @internal What a worker thread needs to score against this catalogue without copying the
+   * matrix: the file to map, or the shared in-memory parts.
    */
   _share(): SharedCatalogue {
     this.#check();
@@ -473,7 +473,7 @@ export class Catalogue {
     };
   }
 
-  /** The other side of `_share` (internal). */
+  /** @internal The other side of `_share`. */
   static async _fromShared(s: SharedCatalogue): Promise<Catalogue> {
     if ('path' in s) {
       const c = await Catalogue.open(s.path, { verify: false });

@@ -6,7 +6,15 @@
  */
 import { availableParallelism } from 'node:os';
 
-import { ClosedError, InvalidArgumentError, ModelError, OutOfRangeError, UnsupportedModelError, fromNative } from './errors.js';
+import {
+  ClosedError,
+  InvalidArgumentError,
+  ModelError,
+  OutOfRangeError,
+  PeerMissingError,
+  UnsupportedModelError,
+  fromNative,
+} from './errors.js';
 import { type Isa, native } from './native.js';
 import { type EncoderPlan, type Signature, Unsupported, lower, signature } from './onnx/lower.js';
 import { type LoadedModel, loadModel, num } from './onnx/model.js';
@@ -172,11 +180,9 @@ export class Encoder {
         return new Encoder({ backend: 'native', fallbackReason: null, dim: plan.outDim, vocab: plan.vocab, native: handle, ort: null, threads, isa });
       }
     } else {
-      reason = 'the onnxruntime backend was requested';
+      reason = REQUESTED;
     }
-    // CommonJS package: its API hangs off the default export when imported from ESM.
-    const mod = (await import('onnxruntime-node')) as OrtModule & { default?: OrtModule };
-    const ort = mod.default ?? mod;
+    const ort = await loadOnnxruntime(model.path ?? 'model bytes', reason ?? REQUESTED);
     let session: OrtSession;
     try {
       const so = { intraOpNumThreads: threads, graphOptimizationLevel: 'all' as const };
@@ -429,6 +435,33 @@ export class Encoder {
     }
     return y.data as Float32Array;
   }
+}
+
+const REQUESTED = 'the onnxruntime backend was requested';
+
+/**
+ * onnxruntime-node is an optional peer dependency: imported only when a model needs it, with a
+ * PeerMissingError that says why and what to install when it is absent.
+ */
+async function loadOnnxruntime(where: string, reason: string): Promise<OrtModule> {
+  let mod: OrtModule & { default?: OrtModule };
+  try {
+    mod = (await import('onnxruntime-node')) as OrtModule & { default?: OrtModule };
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') {
+      throw new ModelError(`${where}: onnxruntime-node is installed but failed to load: ${(e as Error).message}`);
+    }
+    const why = reason === REQUESTED ? "options.backend is 'onnxruntime'" : `the native encoder cannot run this model: ${reason}`;
+    throw new PeerMissingError(
+      'onnxruntime-node',
+      `${where}: ${why}; the onnxruntime backend needs the optional peer dependency onnxruntime-node, ` +
+        'which is not installed: npm install onnxruntime-node',
+      { cause: e },
+    );
+  }
+  // CommonJS package: its API hangs off the default export when imported from ESM.
+  return mod.default ?? mod;
 }
 
 /** The row count of the table the ids index, when the ids feed a Gather on an initializer. */

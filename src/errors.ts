@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'ERR_RECSCORE_MODEL'
   | 'ERR_RECSCORE_UNSUPPORTED_MODEL'
   | 'ERR_RECSCORE_NATIVE_LOAD'
+  | 'ERR_PEER_MISSING'
   | 'ERR_RECSCORE_NATIVE'
   | 'ERR_CLOSED'
   | 'ERR_QUEUE_FULL'
@@ -71,6 +72,20 @@ export class NativeLoadError extends Error {
     super(message);
     this.name = 'NativeLoadError';
     this.tried = tried;
+  }
+}
+
+/**
+ * An optional peer dependency is needed for this call but not installed (today: onnxruntime-node,
+ * for models the native encoder cannot run). `peer` names the package to install.
+ */
+export class PeerMissingError extends Error {
+  readonly code = 'ERR_PEER_MISSING' as const;
+  readonly peer: string;
+  constructor(peer: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PeerMissingError';
+    this.peer = peer;
   }
 }
 
@@ -152,6 +167,8 @@ export function reviveError(s: ErrorShape): Error {
       return new ModelError(s.message);
     case 'UnsupportedModelError':
       return new UnsupportedModelError(s.message);
+    case 'PeerMissingError':
+      return new PeerMissingError('onnxruntime-node', s.message);
     case 'ClosedError':
       return Object.assign(new ClosedError('x'), { message: s.message });
     case 'NativeError':

@@ -23,6 +23,7 @@ export {
   ModelError,
   NativeError,
   NativeLoadError,
+  PeerMissingError,
   OutOfRangeError,
   QueueFullError,
   UnsupportedModelError,

@@ -92,15 +92,42 @@ export function packageRoot(): string {
 
 let cached: NativeAddon | undefined;
 
+/** The glibc this process runs on ('musl' or null when not glibc), from Node's own report. */
+function runtimeLibc(): string | null {
+  if (process.platform !== 'linux') return null;
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime ?? 'musl';
+}
+
+/** Why a prebuilt binary may not load here: an older glibc than it needs, or musl. */
+function prebuildHint(dir: string): string {
+  let floor: string | null = null;
+  try {
+    floor = (JSON.parse(readFileSync(join(dir, 'recscore.json'), 'utf8')) as { glibc?: string | null }).glibc ?? null;
+  } catch {
+    // no metadata: say nothing about glibc
+  }
+  const libc = runtimeLibc();
+  if (libc === 'musl') return ' This prebuild needs glibc; this system uses another C library (musl?).';
+  if (floor && libc) {
+    const [a, b] = floor.split('.').map(Number);
+    const [c, d] = libc.split('.').map(Number);
+    if (c < a || (c === a && d < b)) return ` This prebuild needs glibc >= ${floor}; this system has ${libc}.`;
+  }
+  return '';
+}
+
 /** Loads (once per thread) and returns the addon. */
 export function native(): NativeAddon {
   if (cached) return cached;
   const root = packageRoot();
+  const prebuilds = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  // A local build wins over the prebuild: it is what `npm run build:native` just made.
   const candidates = [
     ...(process.env.RECSCORE_NATIVE ? [process.env.RECSCORE_NATIVE] : []),
     join(root, 'build', 'Release', 'recscore.node'),
     join(root, 'build', 'Debug', 'recscore.node'),
-    join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'recscore.node'),
+    join(prebuilds, 'recscore.node'),
   ];
   const req = createRequire(join(root, 'package.json'));
   const problems: string[] = [];
@@ -113,15 +140,15 @@ export function native(): NativeAddon {
       cached = req(file) as NativeAddon;
       return cached;
     } catch (e) {
-      problems.push(`  ${file} (failed to load: ${(e as Error).message})`);
+      const hint = file.startsWith(prebuilds) ? prebuildHint(prebuilds) : '';
+      problems.push(`  ${file} (failed to load: ${(e as Error).message.split('\n')[0]}${hint})`);
     }
   }
   throw new NativeLoadError(
     'recscore: the native addon could not be loaded. Looked in:\n' +
       problems.join('\n') +
-      '\nBuild it in the package folder with `npm run build:native` (cmake-js, needs cmake and a ' +
-      'C++17 compiler) or `npm run build:native:gyp` (node-gyp), or point RECSCORE_NATIVE at a ' +
-      'recscore.node file.',
+      `\nBuild it from source (needs cmake >= 3.15 and a C++17 compiler): node ${join(root, 'scripts', 'install.mjs')} ` +
+      '--build-from-source, or point RECSCORE_NATIVE at a recscore.node file.',
     candidates,
   );
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -75,7 +75,33 @@ describe('the package', () => {
         join(dir, 'prebuilds', `${process.platform}-${process.arch}`, 'recscore.node'),
       ]);
       for (const p of err.tried) expect(err.message).toContain(`${p} (not found)`);
-      expect(err.message).toMatch(/npm run build:native/);
+      expect(err.message).toMatch(/scripts\/install\.mjs --build-from-source/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a prebuild that cannot load says why (its glibc floor against this system) and how to build', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'recscore-badprebuild-'));
+    try {
+      cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'recscore', main: 'dist/index.cjs' }));
+      symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+      const pre = join(dir, 'prebuilds', `${process.platform}-${process.arch}`);
+      mkdirSync(pre, { recursive: true });
+      writeFileSync(join(pre, 'recscore.node'), 'not an ELF file');
+      writeFileSync(join(pre, 'recscore.json'), JSON.stringify({ glibc: '9.99' }));
+      const out = node(
+        ['-e', "try { require('./dist/index.cjs').nativeInfo(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }"],
+        dir,
+        { ...process.env, RECSCORE_NATIVE: '' },
+      );
+      const err = JSON.parse(out) as { code: string; message: string };
+      expect(err.code).toBe('ERR_RECSCORE_NATIVE_LOAD');
+      const glibc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime;
+      expect(err.message).toContain(`${join(pre, 'recscore.node')} (failed to load: `);
+      expect(err.message).toContain(`This prebuild needs glibc >= 9.99; this system has ${glibc}.`);
+      expect(err.message).toContain(`${join(dir, 'scripts', 'install.mjs')} --build-from-source`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

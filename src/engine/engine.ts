@@ -528,6 +528,7 @@ export class EngineSessions {
   readonly #store: SessionStore;
   #pending = new Set<Promise<unknown>>();
 
+  /** @internal */
   constructor(engine: ScoringEngine, store: SessionStore) {
     this.#engine = engine;
     this.#store = store;

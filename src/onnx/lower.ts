@@ -9,11 +9,10 @@
  * it. Anything the symbolic rules do not cover throws Unsupported, naming the operator and node:
  * the encoder then runs on onnxruntime with that reason.
  */
-import type { onnx } from 'onnx-proto';
-
 import { ModelError } from '../errors.js';
 import * as C from './consts.js';
-import { type AttrValue, type LoadedModel, type Tensor, attributes, dtypeOf, num, size, tensorOf } from './model.js';
+import { type AttrValue, type LoadedModel, type Tensor, attributes, dimOf, dtypeOf, num, size, tensorOf } from './model.js';
+import type { ValueInfoProto } from './proto/onnx_pb.js';
 
 export class Unsupported extends Error {}
 
@@ -98,17 +97,17 @@ type Val = Tensor | Sym;
 
 const isSym = (v: Val | undefined): v is Sym => v !== undefined && (v as Sym).sym === true;
 
-function tensorInfo(vi: onnx.IValueInfoProto): { dtype: string; dims: Array<number | string> | null } {
-  const tt = vi.type?.tensorType;
-  const dims = tt?.shape?.dim ? tt.shape.dim.map((d) => (d.dimParam ? d.dimParam : num(d.dimValue))) : null;
+function tensorInfo(vi: ValueInfoProto): { dtype: string; dims: Array<number | string> | null } {
+  const tt = vi.type?.value.case === 'tensorType' ? vi.type.value.value : undefined;
+  const dims = tt?.shape ? tt.shape.dim.map(dimOf) : null;
   return { dtype: dtypeOf(tt?.elemType), dims };
 }
 
 /** Reads and checks the model's inputs and output (ModelError when it cannot be an encoder). */
 export function signature(model: LoadedModel): Signature {
   const g = model.graph;
-  const inits = new Set((g.initializer ?? []).map((t) => t.name));
-  const inputs = (g.input ?? []).filter((i) => !inits.has(i.name));
+  const inits = new Set(g.initializer.map((t) => t.name));
+  const inputs = g.input.filter((i) => !inits.has(i.name));
   const where = model.path ?? 'model';
   if (inputs.length === 0 || inputs.length > 2) {
     throw new ModelError(`${where}: expected one input of item ids (and optionally lengths), found ${inputs.length} inputs`);
@@ -126,16 +125,16 @@ export function signature(model: LoadedModel): Signature {
   // [batch, seq] unless the dimension names say [seq, batch].
   const named = (d: number | string | undefined, re: RegExp): boolean => typeof d === 'string' && re.test(d);
   const seqFirst = !!first.dims && named(first.dims[0], /seq|time|step|len/i) && named(first.dims[1], /batch/i);
-  const ids = { name: inputs[0].name ?? '', dtype: int(inputs[0].name ?? '', first.dtype), seqFirst };
+  const ids = { name: inputs[0].name, dtype: int(inputs[0].name, first.dtype), seqFirst };
   let lengths: Signature['lengths'] = null;
   if (inputs.length === 2) {
     const info = tensorInfo(inputs[1]);
     if (info.dims && info.dims.length !== 1) {
       throw new ModelError(`${where}: second input ${inputs[1].name} must be the [batch] sequence lengths`);
     }
-    lengths = { name: inputs[1].name ?? '', dtype: int(inputs[1].name ?? '', info.dtype) };
+    lengths = { name: inputs[1].name, dtype: int(inputs[1].name, info.dtype) };
   }
-  const outputs = g.output ?? [];
+  const outputs = g.output;
   if (outputs.length !== 1) throw new ModelError(`${where}: expected one output (the user vector), found ${outputs.length}`);
   const out = tensorInfo(outputs[0]);
   if (out.dtype !== 'float32') throw new ModelError(`${where}: output ${outputs[0].name} has dtype ${out.dtype}; expected float32`);
@@ -143,7 +142,7 @@ export function signature(model: LoadedModel): Signature {
     throw new ModelError(`${where}: output ${outputs[0].name} has rank ${out.dims.length}; expected [batch, dim]`);
   }
   const outDim = out.dims && typeof out.dims[1] === 'number' && out.dims[1] > 0 ? out.dims[1] : null;
-  return { ids, lengths, output: outputs[0].name ?? '', outDim };
+  return { ids, lengths, output: outputs[0].name, outDim };
 }
 
 function f32(t: Tensor): Float32Array {
@@ -174,7 +173,7 @@ export function lower(model: LoadedModel, sig: Signature): EncoderPlan {
   const g = model.graph;
   const where = model.path ?? 'model';
   const values = new Map<string, Val>();
-  for (const t of g.initializer ?? []) values.set(t.name ?? '', tensorOf(t, model.dir, where));
+  for (const t of g.initializer) values.set(t.name, tensorOf(t, model.dir, where));
   values.set(sig.ids.name, sig.ids.seqFirst
     ? { sym: true, kind: 'ids', axes: ['t', 'b'], shape: [T0, B0], order: [] }
     : { sym: true, kind: 'ids', axes: ['b', 't'], shape: [B0, T0], order: [] });
@@ -184,21 +183,21 @@ export function lower(model: LoadedModel, sig: Signature): EncoderPlan {
   const layers: PlanLayer[] = [];
   let usesLengths = false;
 
-  for (const node of g.node ?? []) {
-    const op = node.opType ?? '';
-    const name = node.name || (node.output ?? [])[0] || op;
+  for (const node of g.node) {
+    const op = node.opType;
+    const name = node.name || node.output[0] || op;
     const fail = (why: string): never => {
       throw new Unsupported(`${op} at node ${name}: ${why}`);
     };
     const attrs = attributes(node, model.dir, where);
     const attr = (k: string, d: AttrValue = null): AttrValue => (attrs.has(k) ? (attrs.get(k) as AttrValue) : d);
     if (node.domain && node.domain !== 'ai.onnx') fail(`operator domain ${node.domain} is not supported`);
-    const ins: Array<Val | undefined> = (node.input ?? []).map((n) => (n === '' ? undefined : values.get(n)));
-    (node.input ?? []).forEach((n, i) => {
+    const ins: Array<Val | undefined> = node.input.map((n) => (n === '' ? undefined : values.get(n)));
+    node.input.forEach((n, i) => {
       if (n !== '' && ins[i] === undefined) fail(`input ${n} is not produced by any node before it`);
     });
     const outs: Array<Val | undefined> = evaluate();
-    (node.output ?? []).forEach((n, i) => {
+    node.output.forEach((n, i) => {
       const v = outs[i];
       if (n !== '' && v !== undefined) values.set(n, v);
     });
@@ -777,7 +776,7 @@ export function lower(model: LoadedModel, sig: Signature): EncoderPlan {
       if (!isSym(v) || v.kind !== 'lengths') return fail('TopK of something other than the lengths');
       const k = C.scalarOrList(constIn(1, 'K'))[0];
       if (k !== B0) fail('TopK does not sort the whole batch');
-      const perm = (node.output ?? [])[1] ?? name;
+      const perm = node.output[1] ?? name;
       return [
         { ...v, order: cancelOrder(v.order, perm) },
         { sym: true, kind: 'perm', axes: ['b'], shape: [B0], order: [], perm },

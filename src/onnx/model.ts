@@ -1,21 +1,28 @@
 /**
- * Reading ONNX models with onnx-proto: the graph, its initializers as typed arrays (raw, typed
- * fields or external-data files), and attribute values.
+ * Reading ONNX models (code generated from the ONNX schema for @bufbuild/protobuf, see
+ * src/onnx/proto): the graph, its initializers as typed arrays (raw, typed fields or
+ * external-data files), and attribute values.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 
-import onnxProto from 'onnx-proto';
-import type { onnx as P } from 'onnx-proto';
+import { fromBinary } from '@bufbuild/protobuf';
 
 import { ModelError } from '../errors.js';
+import {
+  AttributeProto_AttributeType as AttrType,
+  type GraphProto,
+  type ModelProto,
+  ModelProtoSchema,
+  type NodeProto,
+  TensorProto_DataLocation as DataLocation,
+  TensorProto_DataType as DataType,
+  type TensorProto,
+  type TensorShapeProto_Dimension,
+} from './proto/onnx_pb.js';
 
-// onnx-proto is CommonJS: take the namespace from its default export (ESM and CJS builds alike).
-const { onnx } = onnxProto;
-
-type Long = { toNumber(): number };
-export const num = (v: number | Long | null | undefined): number =>
-  v === null || v === undefined ? 0 : typeof v === 'number' ? v : v.toNumber();
+/** An int64 field (bigint) or a plain number as a number; 0 when absent. */
+export const num = (v: number | bigint | null | undefined): number => (v === null || v === undefined ? 0 : Number(v));
 
 export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'other';
 
@@ -31,19 +38,25 @@ export function size(dims: readonly number[]): number {
 }
 
 const ELEM: Record<number, DType> = {
-  [onnx.TensorProto.DataType.FLOAT]: 'float32',
-  [onnx.TensorProto.DataType.DOUBLE]: 'float64',
-  [onnx.TensorProto.DataType.INT64]: 'int64',
-  [onnx.TensorProto.DataType.INT32]: 'int32',
-  [onnx.TensorProto.DataType.BOOL]: 'bool',
+  [DataType.FLOAT]: 'float32',
+  [DataType.DOUBLE]: 'float64',
+  [DataType.INT64]: 'int64',
+  [DataType.INT32]: 'int32',
+  [DataType.BOOL]: 'bool',
 };
+
+/** A named dimension (non-empty dim_param) as its name; a dim_value, or an unset dimension (0), as a number. */
+export function dimOf(d: TensorShapeProto_Dimension): number | string {
+  if (d.value.case === 'dimParam' && d.value.value) return d.value.value;
+  return d.value.case === 'dimValue' ? num(d.value.value) : 0;
+}
 
 export function dtypeOf(elemType: number | null | undefined): DType {
   return ELEM[elemType ?? 0] ?? 'other';
 }
 
 export interface LoadedModel {
-  graph: P.IGraphProto;
+  graph: GraphProto;
   opset: number;
   /** The bytes of the model, for onnxruntime (external data resolved relative to `dir`). */
   bytes: Uint8Array;
@@ -61,21 +74,22 @@ export function loadModel(source: string | Uint8Array): LoadedModel {
     bytes = source;
   }
   const where = path ?? 'model bytes';
-  let model: P.ModelProto;
+  let model: ModelProto;
   try {
-    model = onnx.ModelProto.decode(bytes);
+    // Unknown fields (newer ONNX versions, or fields the schema copy lacks) are skipped, not kept.
+    model = fromBinary(ModelProtoSchema, bytes, { readUnknownFields: false });
   } catch (e) {
     throw new ModelError(`${where}: not an ONNX model (${(e as Error).message})`);
   }
-  if (!model.graph || !model.graph.node || model.graph.node.length === 0) {
+  if (!model.graph || model.graph.node.length === 0) {
     throw new ModelError(`${where}: not an ONNX model (no graph)`);
   }
-  const opset = Math.max(0, ...(model.opsetImport ?? []).filter((o) => !o.domain).map((o) => num(o.version)));
+  const opset = Math.max(0, ...model.opsetImport.filter((o) => !o.domain).map((o) => num(o.version)));
   return { graph: model.graph, opset, bytes, dir: path ? dirname(path) : null, path };
 }
 
-function externalBytes(t: P.ITensorProto, dir: string | null, where: string): Uint8Array {
-  const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+function externalBytes(t: TensorProto, dir: string | null, where: string): Uint8Array {
+  const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
   const location = kv.get('location');
   if (!location) throw new ModelError(`${where}: tensor ${t.name}: external data without a location`);
   if (!dir) throw new ModelError(`${where}: tensor ${t.name} keeps its data in ${location}; load the model from a path, not bytes`);
@@ -98,13 +112,13 @@ function externalBytes(t: P.ITensorProto, dir: string | null, where: string): Ui
 }
 
 /** An initializer or Constant value as a Tensor. */
-export function tensorOf(t: P.ITensorProto, dir: string | null, where: string): Tensor {
-  const dims = (t.dims ?? []).map(num);
+export function tensorOf(t: TensorProto, dir: string | null, where: string): Tensor {
+  const dims = t.dims.map(num);
   const dtype = dtypeOf(t.dataType);
   const n = size(dims);
   let raw: Uint8Array | null = null;
-  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) raw = externalBytes(t, dir, where);
-  else if (t.rawData && t.rawData.length > 0) raw = t.rawData;
+  if (t.dataLocation === DataLocation.EXTERNAL) raw = externalBytes(t, dir, where);
+  else if (t.rawData.length > 0) raw = t.rawData;
   const bad = (): never => {
     throw new ModelError(`${where}: tensor ${t.name} holds the wrong amount of data for shape [${dims.join(', ')}]`);
   };
@@ -115,7 +129,7 @@ export function tensorOf(t: P.ITensorProto, dir: string | null, where: string): 
       data = new Float32Array(n);
       new Uint8Array(data.buffer).set(raw);
     } else {
-      data = Float32Array.from(t.floatData ?? []);
+      data = Float32Array.from(t.floatData);
       if (data.length !== n) bad();
     }
     return { dtype, dims, data };
@@ -138,11 +152,11 @@ export function tensorOf(t: P.ITensorProto, dir: string | null, where: string): 
                 : view.getUint8(i);
       }
     } else if (dtype === 'int64') {
-      data = (t.int64Data ?? []).map(num);
+      data = t.int64Data.map(num);
     } else if (dtype === 'float64') {
-      data = (t.doubleData ?? []).slice();
+      data = t.doubleData.slice();
     } else {
-      data = (t.int32Data ?? []).slice();
+      data = t.int32Data.slice();
     }
     if (data.length !== n) bad();
     return { dtype, dims, data };
@@ -152,37 +166,36 @@ export function tensorOf(t: P.ITensorProto, dir: string | null, where: string): 
 
 export type AttrValue = number | string | number[] | Tensor | null;
 
-export function attributes(node: P.INodeProto, dir: string | null, where: string): Map<string, AttrValue> {
+export function attributes(node: NodeProto, dir: string | null, where: string): Map<string, AttrValue> {
   const m = new Map<string, AttrValue>();
-  for (const a of node.attribute ?? []) {
-    const T = onnx.AttributeProto.AttributeType;
+  for (const a of node.attribute) {
     let v: AttrValue = null;
     switch (a.type) {
-      case T.FLOAT:
-        v = a.f ?? 0;
+      case AttrType.FLOAT:
+        v = a.f;
         break;
-      case T.INT:
+      case AttrType.INT:
         v = num(a.i);
         break;
-      case T.STRING:
-        v = Buffer.from(a.s ?? new Uint8Array()).toString('utf8');
+      case AttrType.STRING:
+        v = Buffer.from(a.s).toString('utf8');
         break;
-      case T.FLOATS:
-        v = (a.floats ?? []).slice();
+      case AttrType.FLOATS:
+        v = a.floats.slice();
         break;
-      case T.INTS:
-        v = (a.ints ?? []).map(num);
+      case AttrType.INTS:
+        v = a.ints.map(num);
         break;
-      case T.STRINGS:
-        v = (a.strings ?? []).map((s) => Buffer.from(s).toString('utf8')) as unknown as number[];
+      case AttrType.STRINGS:
+        v = a.strings.map((s) => Buffer.from(s).toString('utf8')) as unknown as number[];
         break;
-      case T.TENSOR:
+      case AttrType.TENSOR:
         v = a.t ? tensorOf(a.t, dir, where) : null;
         break;
       default:
         v = null;
     }
-    m.set(a.name ?? '', v);
+    m.set(a.name, v);
   }
   return m;
 }
