@@ -31,6 +31,10 @@ function hiddenToolsPath(): string {
   return `${bin}:${process.env.PATH ?? ''}`;
 }
 
+function shellEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
+}
+
 /** Packs a copy of the working tree (so this run's `prepare` and `prepack` cannot disturb dist/ and build/ under the other tests). */
 function pack(): string {
   const src = join(work, 'src');
@@ -41,7 +45,12 @@ function pack(): string {
     cpSync(join(root, f), join(src, f));
   }
   symlinkSync(join(root, 'node_modules'), join(src, 'node_modules'));
-  const out = execFileSync(npm, ['pack', '--json', '--pack-destination', work], { cwd: src, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync(npm, ['pack', '--json', '--pack-destination', work], {
+    cwd: src,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: shellEnv(),
+  });
   const info = JSON.parse(out.slice(out.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
   packed = info[0].files.map((f) => f.path);
   return join(work, info[0].filename);
@@ -105,6 +114,16 @@ interface Outcome {
 let tarball = '';
 let packed: string[] = [];
 const PATH = hiddenToolsPath();
+/**
+ * The environment of a fresh shell: under `npm test`, npm's own npm_* variables (local_prefix
+ * among them, which would point the consumer's npm at this repository) must not leak in.
+ */
+const consumerEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+  ...shellEnv(),
+  PATH,
+  RECSCORE_NATIVE: '',
+  ...extra,
+});
 
 /** Runs the ESM and CJS consumers in `project` and checks them against independent references. */
 function checkConsumer(project: string): void {
@@ -121,7 +140,7 @@ function checkConsumer(project: string): void {
     const r = spawnSync(process.execPath, [file, fixtureModel, fixtureJson, fallback, out], {
       cwd: project,
       encoding: 'utf8',
-      env: { ...process.env, PATH, RECSCORE_NATIVE: '' },
+      env: consumerEnv(),
     });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -176,7 +195,7 @@ describe('installing the packed package as a dependency', { timeout: 600_000 }, 
       const r = spawnSync(npm, ['install', tarball, ...flags, '--no-audit', '--no-fund', '--prefer-offline'], {
         cwd: project,
         encoding: 'utf8',
-        env: { ...process.env, PATH },
+        env: consumerEnv(),
       });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout + r.stderr).not.toMatch(/building the native addon from source/);
@@ -188,7 +207,7 @@ describe('installing the packed package as a dependency', { timeout: 600_000 }, 
         const cuda = spawnSync(process.execPath, [join(project, 'node_modules', 'recscore', 'scripts', 'install.mjs')], {
           cwd: project,
           encoding: 'utf8',
-          env: { ...process.env, PATH, RECSCORE_CUDA: 'ON' },
+          env: consumerEnv({ RECSCORE_CUDA: 'ON' }),
         });
         expect(cuda.status).toBe(1);
         expect(cuda.stderr).toMatch(/building the native addon from source \(RECSCORE_CUDA=ON\)/);
@@ -198,7 +217,7 @@ describe('installing the packed package as a dependency', { timeout: 600_000 }, 
   }
 
   it('pnpm add, no compiler: ESM and CJS score exactly', (ctx) => {
-    const probe = spawnSync('npx', ['--yes', 'pnpm@9', '--version'], { encoding: 'utf8', cwd: work });
+    const probe = spawnSync('npx', ['--yes', 'pnpm@9', '--version'], { encoding: 'utf8', cwd: work, env: consumerEnv() });
     if (probe.status !== 0) {
       console.warn(`skipped: pnpm@9 is not available from the npm registry here (${(probe.stderr || '').trim().split('\n').pop()})`);
       ctx.skip();
@@ -208,7 +227,7 @@ describe('installing the packed package as a dependency', { timeout: 600_000 }, 
     const r = spawnSync('npx', ['--yes', 'pnpm@9', 'add', tarball, '--prefer-offline'], {
       cwd: project,
       encoding: 'utf8',
-      env: { ...process.env, PATH },
+      env: consumerEnv(),
     });
     expect(r.status, r.stderr + r.stdout).toBe(0);
     checkConsumer(project);
