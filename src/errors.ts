@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'ERR_RECSCORE_INVALID_ARGUMENT'
   | 'ERR_RECSCORE_OUT_OF_RANGE'
   | 'ERR_RECSCORE_FORMAT'
+  | 'ERR_RECSCORE_FILE'
   | 'ERR_RECSCORE_MODEL'
   | 'ERR_RECSCORE_UNSUPPORTED_MODEL'
   | 'ERR_RECSCORE_NATIVE_LOAD'
@@ -39,10 +40,28 @@ export class OutOfRangeError extends RangeError {
 export class FormatError extends Error {
   readonly code = 'ERR_RECSCORE_FORMAT' as const;
   readonly path: string;
-  constructor(path: string, message: string) {
-    super(`${path}: ${message}`);
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super(`${path}: ${message}`, options);
     this.name = 'FormatError';
     this.path = path;
+  }
+}
+
+/**
+ * A file could not be used: missing, a directory, a FIFO or device where a regular file must be
+ * mapped, unreadable. `path` is the file, `syscallCode` Node's code (ENOENT, EISDIR, …) when the
+ * OS refused, and `cause` the original error.
+ */
+export class FileError extends Error {
+  readonly code = 'ERR_RECSCORE_FILE' as const;
+  readonly path: string;
+  readonly syscallCode: string | null;
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super(`${path}: ${message}`, options);
+    this.name = 'FileError';
+    this.path = path;
+    const c = (options?.cause as { code?: unknown } | undefined)?.code;
+    this.syscallCode = typeof c === 'string' ? c : null;
   }
 }
 
@@ -165,6 +184,10 @@ export function reviveError(s: ErrorShape): Error {
       return new OutOfRangeError(s.message);
     case 'ModelError':
       return new ModelError(s.message);
+    case 'FormatError':
+      return Object.assign(new FormatError('', ''), { message: s.message });
+    case 'FileError':
+      return Object.assign(new FileError('', ''), { message: s.message });
     case 'UnsupportedModelError':
       return new UnsupportedModelError(s.message);
     case 'PeerMissingError':

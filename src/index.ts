@@ -18,6 +18,7 @@ export type { EncoderBackend, EncoderLoadOptions } from './encoder.js';
 export {
   AbortError,
   ClosedError,
+  FileError,
   FormatError,
   InvalidArgumentError,
   ModelError,

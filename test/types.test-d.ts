@@ -17,6 +17,7 @@ describe('the published types', () => {
       | 'Encoder'
       | 'EncoderState'
       | 'EngineSessions'
+      | 'FileError'
       | 'FormatError'
       | 'InvalidArgumentError'
       | 'ModelError'
