@@ -5,7 +5,7 @@
     {
       "target_name": "recscore",
       "sources": [
-        "native/core/cpu.cc",
+        "native/core/platform/levels.cc",
         "native/core/kernels.cc",
         "native/core/kernels_scalar.cc",
         "native/core/kernels_avx2.cc",

@@ -1,17 +1,18 @@
-// Run-time CPU feature detection and kernel selection.
+// Compatibility names for the levels of platform/levels.h (the one definition).
 #pragma once
+#include "platform/levels.h"
 
 namespace recscore {
 
-enum class Isa { kScalar = 0, kAvx2 = 1 };
+using Isa = Level;
 
-// [sync, any thread] True when the CPU and OS support AVX2 and FMA (cached after the first call).
-bool cpu_has_avx2_fma();
+// [sync, any thread] True when the CPU and OS support AVX2 and FMA.
+inline bool cpu_has_avx2_fma() { return cpu_features().avx2_fma; }
 
-// [sync, any thread] The best ISA this process can run.
-Isa best_isa();
+// [sync, any thread] The default level (see default_level()), at most AVX2 until the binding
+// reports levels.
+inline Isa best_isa() { return default_level() == Level::kAvx512 ? Level::kAvx2 : default_level(); }
 
-// Name used in the JS API: "scalar" or "avx2".
-const char* isa_name(Isa isa);
+inline const char* isa_name(Isa isa) { return level_name(isa); }
 
 }  // namespace recscore

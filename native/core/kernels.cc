@@ -3,7 +3,7 @@
 namespace recscore {
 
 const Kernels& kernels_for(Isa isa) {
-  if (isa == Isa::kAvx2 && cpu_has_avx2_fma()) return kAvx2Kernels;
+  if (isa != Isa::kScalar && cpu_has_avx2_fma()) return kAvx2Kernels;
   return kScalarKernels;
 }
 
