@@ -6,6 +6,12 @@
       "target_name": "recscore",
       "sources": [
         "native/core/platform/levels.cc",
+        "native/core/platform/fma_peak.cc",
+        "native/core/gemm/pack.cc",
+        "native/core/gemm/gemm_scalar.cc",
+        "native/core/gemm/gemm_avx2.cc",
+        "native/core/gemm/gemm_avx512.cc",
+        "native/core/gemm/gemv_avx2.cc",
         "native/core/kernels.cc",
         "native/core/kernels_scalar.cc",
         "native/core/kernels_avx2.cc",

@@ -7,6 +7,8 @@
 //              Float32Array that has been written first (untouched pages all map the one zero
 //              page and read from cache at ~5x the real figure), threads = 1 and 2; median of
 //              several single passes.
+//   fma        register-only FMA GFLOP/s per CPU level (the addon's fmaPeak: independent FMA
+//              chains that never touch memory), threads = 1 and 2: the compute peak of a level.
 //
 // Run alone: node bench/ceilings.mjs [--quick]
 import { loadAddon, median, require, uniform } from './lib.mjs';
@@ -73,7 +75,21 @@ export async function measureCeilings({ quick = false, threads = 2, log = consol
     log(`  bandwidth  ${t} thread(s): ${g == null ? bandwidth[t].error : `${g.toFixed(1)} GB/s`} (median of ${runs})`);
   }
 
+  const addon = loadAddon();
+  const fma = {};
+  for (const level of addon.levels ?? []) {
+    if (level === 'scalar') continue;
+    fma[level] = {};
+    for (const t of counts) {
+      const g = [];
+      for (let i = 0; i < runs; i++) g.push(addon.fmaPeak({ level, threads: t, reps: 1 }));
+      fma[level][t] = { gflops: median(g), best: Math.max(...g) };
+      log(`  fma peak   ${level} ${t} thread(s): ${fma[level][t].gflops.toFixed(1)} GFLOP/s (median of ${runs})`);
+    }
+  }
+
   return {
+    fma: { method: 'addon fmaPeak (register-only FMA chains) per level', byLevel: fma },
     gemm: { method: 'onnxruntime-node MatMul (MLAS sgemm), B pre-packed', shape: GEMM_SHAPE, byThreads: gemm },
     bandwidth: { method: 'addon readBandwidth (AVX2 sum)', bytes: BANDWIDTH_BYTES, byThreads: bandwidth },
   };

@@ -116,7 +116,10 @@ console.log(
   `  code: ${machine.build.commit?.slice(0, 7) ?? '?'}${machine.build.dirty ? ' (+ uncommitted changes)' : ''}, ` +
     `addon built ${machine.build.addonBuilt ?? '?'} (sha256 ${machine.build.addonSha256 ?? '?'})`,
 );
-console.log(`  ${machine.cpu}, ${machine.nproc} CPUs, ${machine.memoryGiB} GiB, node ${machine.node}, kernel ${machine.native.bestIsa}`);
+console.log(
+  `  ${machine.cpu}, ${machine.nproc} CPUs, ${machine.memoryGiB} GiB, node ${machine.node}, ` +
+    `level ${machine.native.level} (runs ${machine.native.levels.join(', ')})`,
+);
 console.log(`  engines: ${engines.join(', ')}; threads ${threads}; ORT items as ${ortItems}, spinning ${ortSpinning ? 'on' : 'off'}; timing: ${method}, gap ${gapMs} ms`);
 if (machine.loadavgAtStart[0] > 0.5) {
   console.log(
@@ -155,6 +158,8 @@ const results = !suites.includes('scoring') ? [] : await runScoring({
   ortSpinning,
   ceilings,
   Catalogue,
+  // The default level is 'recscore'; every other vector level this CPU runs is timed beside it.
+  levels: machine.native.levels.filter((l) => l !== 'scalar' && l !== machine.native.level),
 });
 
 // -- tables ------------------------------------------------------------------------------------
@@ -163,7 +168,7 @@ const times = (x) => (x == null ? '–' : `${x.toFixed(2)}x`);
 
 const engineRows = [];
 for (const r of results) {
-  for (const e of engines) {
+  for (const e of Object.keys(r.engines)) {
     const m = r.engines[e];
     if (!m) continue;
     engineRows.push({
@@ -188,6 +193,11 @@ const summaryRows = results.map((r) => {
     'vs ORT': times(r.ratios.vsOrt),
     'vs usearch': times(r.ratios.vsUsearch),
     'recscore/ceil': pct(r.engines.recscore?.ofCeiling),
+    ...Object.fromEntries(
+      Object.keys(r.engines)
+        .filter((e) => e.startsWith('recscore@'))
+        .flatMap((e) => [[`${e.slice(9)} vs ORT`, times(r.ratios[`${e}VsOrt`])], [`${e.slice(9)}/ceil`, pct(r.engines[e].ofCeiling)]]),
+    ),
     'ORT/ceil': pct(r.engines.ort?.ofCeiling),
     'mismatch vs ORT': c ? `${c.setMismatchUsers}/${c.users}` : '–',
     'other CPU-s': r.load?.otherCpuSeconds == null ? '–' : `${r.load.otherCpuSeconds}${r.load.disturbed ? ' (!)' : ''}`,
@@ -198,7 +208,12 @@ const summaryRows = results.map((r) => {
 let encoder = null;
 if (suites.includes('encoder')) {
   console.log('\nEncoder (models/fixtures/bench_lstm2x128.onnx: 2 x LSTM 128, embedding 64, T = 20), native vs onnxruntime:');
-  encoder = await runEncoder({ threads, quick, gemmGflops: ceilings.gemm.byThreads[threads]?.gflops ?? null });
+  encoder = await runEncoder({
+    threads,
+    quick,
+    gemmGflops: ceilings.gemm.byThreads[threads]?.gflops ?? null,
+    fmaGflops: ceilings.fma.byLevel[machine.native.level]?.[threads]?.gflops ?? null,
+  });
 }
 
 let compressedSuite = null;

@@ -196,8 +196,12 @@ export async function runScoring({
   ortSpinning = method !== 'interleaved',
   ceilings = null,
   Catalogue,
+  levels = [],
   log = console.log,
 } = {}) {
+  // recscore at each extra level (e.g. 'avx2' beside the default avx512), as engine 'recscore@avx2'.
+  const levelEngines = engines.includes('recscore') ? levels.map((l) => `recscore@${l}`) : [];
+  engines = [...engines, ...levelEngines];
   const ort = engines.includes('ort') ? require('onnxruntime-node') : null;
   const usearch = engines.includes('usearch') ? (await import('usearch')).default : null;
   const configs = quick
@@ -224,6 +228,7 @@ export async function runScoring({
       const call = {};
       let ortSession = null;
       if (catalogue) call.recscore = () => catalogue.topK(users, { k, threads });
+      for (const l of levels) if (catalogue) call[`recscore@${l}`] = () => catalogue.topK(users, { k, threads, isa: l });
       if (ort) {
         const t0 = performance.now();
         ortSession = await createOrtSession(ort, { B, N, d, k, items, bias, ortItems, threads, ortSpinning });
@@ -254,6 +259,14 @@ export async function runScoring({
       const correctness = {};
       if (first.recscore && first.ort) {
         correctness.recscoreVsOrt = compareWithOrt(first.recscore, first.ort, B, k);
+      }
+      // Every level gives the same rows and score bits (the arithmetic contract).
+      for (const l of levels) {
+        const other = first[`recscore@${l}`];
+        if (!other || !first.recscore) continue;
+        const same = other.rows.every((r, i) => r === first.recscore.rows[i]) && other.scores.every((x, i) => Object.is(x, first.recscore.scores[i]));
+        correctness[`levelsIdentical@${l}`] = same;
+        log(`  check: recscore@${l} ${same ? 'gives the same rows and score bits as' : 'DIFFERS from'} the default level`);
       }
       const ref = referenceTopK(items, bias, N, d, users, 0, k);
       if (first.recscore) {
@@ -339,6 +352,9 @@ export async function runScoring({
         ratios: {
           vsOrt: ours && perEngine.ort ? perEngine.ort.medianMs / ours : null,
           vsUsearch: ours && perEngine.usearch ? perEngine.usearch.medianMs / ours : null,
+          ...Object.fromEntries(
+            levelEngines.filter((e) => perEngine[e] && perEngine.ort).map((e) => [`${e}VsOrt`, perEngine.ort.medianMs / perEngine[e].medianMs]),
+          ),
         },
         correctness,
         load,

@@ -11,54 +11,32 @@
  *  dataOffset  N*d*4     the matrix, float32 little-endian, row-major
  *
  * The matrix is memory-mapped by the addon, so opening does not read it; the header carries the
- * CRC-32 of the matrix bytes, checked on open unless the caller opts out.
+ * CRC-32 of the matrix bytes. The header's rules are in catalogue_header.ts, the checks that read
+ * the matrix in catalogue_verify.ts, opening in catalogue_open.ts.
  */
-import { open as openFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 
 import { pack, unpack } from 'msgpackr';
 
 import { writeAtomically } from './atomic_file.js';
+import {
+  ALIGN,
+  type CatalogueHeader,
+  type CompressedSection,
+  type HeaderData,
+  type StoredIds,
+  checkHeader,
+} from './catalogue_header.js';
 import { FormatError } from './errors.js';
 import type { CompressedParts } from './native.js';
+import { openRegularFile, readExactly } from './regular_file.js';
+
+export type { CatalogueHeader, CompressedSection, StoredIds } from './catalogue_header.js';
 
 export const MAGIC = Buffer.from('RSCATLG\0', 'latin1');
 export const FORMAT_VERSION = 1;
-const PREFIX_BYTES = 24;
-const ALIGN = 64;
-/** Header size above which a file is taken to be corrupt rather than read into memory. */
-const MAX_HEADER_BYTES = 1 << 30;
-
-export type StoredIds =
-  | { kind: 'int'; data: Uint8Array } // float64 LE, one per row
-  | { kind: 'mixed'; values: Array<string | number> };
-
-/** Where a compressed catalogue's compact copy lies (byte offsets, each a multiple of 64). */
-export interface CompressedSection {
-  precision: 'int8' | 'bf16';
-  dataOffset: number; // N·d int8, or N·d uint16 (bfloat16)
-  scaleOffset: number | null; // int8: N float32 row scales
-  errOffset: number; // N float32 bound terms
-  errBiasOffset: number | null; // N float32 bias bound terms (when there is a bias)
-  end: number; // the file ends here
-  checksum: { algorithm: 'crc32'; value: number }; // over [dataOffset, end)
-}
-
-export interface CatalogueHeader {
-  compressed?: CompressedSection | null;
-  format: 'recscore-catalogue';
-  dtype: 'float32';
-  count: number;
-  dim: number;
-  dataOffset: number;
-  dataBytes: number;
-  checksum: { algorithm: 'crc32'; value: number };
-  maxRowNorm: number;
-  ids: StoredIds | null;
-  bias: Uint8Array | null; // float32 LE
-  attributes: Uint8Array | null; // uint32 LE
-  createdBy: string;
-}
+export const PREFIX_BYTES = 24;
 
 export interface CatalogueContent {
   compressed?: CompressedParts | null;
@@ -186,77 +164,54 @@ export async function writeCatalogueFile(path: string, c: CatalogueContent, vers
 
 export interface ParsedHeader {
   header: CatalogueHeader;
+  /** From fstat of the descriptor the header was read through. */
   fileSize: number;
+  /** The CRC-32 of the header bytes (prefix bytes 16..20): it names this version of the file. */
+  headerCrc: number;
+  /** ids, bias and attributes, decoded and checked. */
+  data: HeaderData;
 }
 
-function fail(path: string, msg: string): never {
-  throw new FormatError(path, msg);
-}
-
-/** Reads and validates the prefix and header; checks the file size against them. */
+/** Reads and checks the prefix and header of the catalogue file `path` (a FileError if it is not a regular file). */
 export async function readCatalogueHeader(path: string): Promise<ParsedHeader> {
-  assertLittleEndian();
-  const fh = await openFile(path, 'r');
+  const { fh, stat } = await openRegularFile(path);
   try {
-    const { size } = await fh.stat();
-    if (size < PREFIX_BYTES) fail(path, `not a recscore catalogue (only ${size} bytes)`);
-    const prefix = Buffer.alloc(PREFIX_BYTES);
-    await fh.read(prefix, 0, PREFIX_BYTES, 0);
-    if (!prefix.subarray(0, 8).equals(MAGIC)) fail(path, 'not a recscore catalogue (bad magic)');
-    const version = prefix.readUInt32LE(8);
-    if (version !== FORMAT_VERSION) {
-      fail(path, `catalogue format version ${version} is not supported (this recscore reads ${FORMAT_VERSION})`);
-    }
-    const hlen = prefix.readUInt32LE(12);
-    if (hlen === 0 || hlen > MAX_HEADER_BYTES || PREFIX_BYTES + hlen > size) {
-      fail(path, `truncated or corrupt: header length ${hlen} does not fit in a ${size}-byte file`);
-    }
-    const hbytes = Buffer.alloc(hlen);
-    await fh.read(hbytes, 0, hlen, PREFIX_BYTES);
-    if (crc32(hbytes) !== prefix.readUInt32LE(16)) fail(path, 'corrupt: header checksum mismatch');
-    let h: CatalogueHeader;
-    try {
-      h = unpack(hbytes) as CatalogueHeader;
-    } catch (e) {
-      fail(path, `corrupt header: ${(e as Error).message}`);
-    }
-    validateHeader(path, h, size);
-    return { header: h, fileSize: size };
+    return await readHeaderFrom(path, fh, stat.size);
   } finally {
     await fh.close();
   }
 }
 
-function validateHeader(path: string, h: CatalogueHeader, size: number): void {
-  if (typeof h !== 'object' || h === null || h.format !== 'recscore-catalogue') fail(path, 'corrupt header');
-  if (h.dtype !== 'float32') fail(path, `dtype ${String(h.dtype)} is not supported`);
-  const int = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-  if (!int(h.count) || h.count === 0) fail(path, `corrupt header: count ${String(h.count)}`);
-  if (!int(h.dim) || h.dim === 0) fail(path, `corrupt header: dim ${String(h.dim)}`);
-  if (!int(h.dataOffset) || h.dataOffset % ALIGN !== 0) fail(path, 'corrupt header: dataOffset');
-  if (h.dataBytes !== h.count * h.dim * 4) fail(path, 'corrupt header: dataBytes does not match count x dim');
-  let expected = h.dataOffset + h.dataBytes;
-  const c = h.compressed;
-  if (c) {
-    const n = h.count;
-    const at = (o: unknown, bytes: number): boolean => int(o) && o % ALIGN === 0 && o >= h.dataOffset + h.dataBytes && o + bytes <= c.end;
-    const elem = c.precision === 'int8' ? 1 : c.precision === 'bf16' ? 2 : 0;
-    if (!elem || !int(c.end) || !at(c.dataOffset, n * h.dim * elem) || !at(c.errOffset, n * 4)) fail(path, 'corrupt header: compressed section');
-    if ((c.precision === 'int8') !== (c.scaleOffset !== null) || (c.scaleOffset !== null && !at(c.scaleOffset, n * 4))) fail(path, 'corrupt header: compressed scales');
-    if ((h.bias !== null) !== (c.errBiasOffset !== null) || (c.errBiasOffset !== null && !at(c.errBiasOffset, n * 4))) fail(path, 'corrupt header: compressed bias bounds');
-    if (c.checksum?.algorithm !== 'crc32' || !int(c.checksum.value)) fail(path, 'corrupt header: compressed checksum');
-    expected = c.end;
+/** Reads and checks the prefix and header of `path`, open on `fh`, whose fstat size is `size`. */
+export async function readHeaderFrom(path: string, fh: FileHandle, size: number): Promise<ParsedHeader> {
+  assertLittleEndian();
+  const fail = (msg: string): never => {
+    throw new FormatError(path, msg);
+  };
+  const shrank = (): Error => new FormatError(path, 'the file shrank while it was being read');
+  if (size < PREFIX_BYTES) fail(`not a recscore catalogue (only ${size} bytes)`);
+  const prefix = await readExactly(fh, path, PREFIX_BYTES, 0, shrank);
+  if (!prefix.subarray(0, 8).equals(MAGIC)) fail('not a recscore catalogue (bad magic)');
+  const version = prefix.readUInt32LE(8);
+  if (version !== FORMAT_VERSION) {
+    fail(`catalogue format version ${version} is not supported (this recscore reads ${FORMAT_VERSION})`);
   }
-  if (size < expected) fail(path, `truncated: expected ${expected} bytes, found ${size}`);
-  if (size > expected) fail(path, `corrupt: expected ${expected} bytes, found ${size} (trailing data)`);
-  if (h.checksum?.algorithm !== 'crc32' || !int(h.checksum.value)) fail(path, 'corrupt header: checksum');
-  if (typeof h.maxRowNorm !== 'number' || !Number.isFinite(h.maxRowNorm) || h.maxRowNorm < 0) fail(path, 'corrupt header: maxRowNorm');
-  if (h.bias && h.bias.byteLength !== h.count * 4) fail(path, 'corrupt header: bias length');
-  if (h.attributes && h.attributes.byteLength !== h.count * 4) fail(path, 'corrupt header: attributes length');
-  if (h.ids) {
-    const n = h.ids.kind === 'int' ? h.ids.data.byteLength / 8 : h.ids.kind === 'mixed' ? h.ids.values.length : -1;
-    if (n !== h.count) fail(path, 'corrupt header: ids length');
+  const hlen = prefix.readUInt32LE(12);
+  // The header cannot be larger than the file: a hostile length allocates nothing.
+  if (hlen === 0 || PREFIX_BYTES + hlen > size) {
+    fail(`truncated or corrupt: header length ${hlen} does not fit in a ${size}-byte file`);
   }
+  const hbytes = await readExactly(fh, path, hlen, PREFIX_BYTES, shrank);
+  const headerCrc = prefix.readUInt32LE(16);
+  if (crc32(hbytes) !== headerCrc) fail('corrupt: header checksum mismatch');
+  let h: unknown;
+  try {
+    h = unpack(hbytes);
+  } catch (e) {
+    throw new FormatError(path, `corrupt header: ${(e as Error).message}`, { cause: e });
+  }
+  const data = checkHeader(path, h, PREFIX_BYTES + hlen, size);
+  return { header: h as CatalogueHeader, fileSize: size, headerCrc, data };
 }
 
 /** The compressed section's pieces, in file order, as bytes. */
@@ -265,7 +220,7 @@ function compressedPieces(c: CompressedParts): Uint8Array[] {
   return [b(c.data), ...(c.scale ? [b(c.scale)] : []), b(c.err), ...(c.errBias ? [b(c.errBias)] : [])];
 }
 
-/** Views of a mapped file's compressed section (validated by readCatalogueHeader). */
+/** Views of a mapped file's compressed section (its layout checked by checkHeader). */
 export function compressedViews(buffer: ArrayBuffer, h: CatalogueHeader): CompressedParts | null {
   const c = h.compressed;
   if (!c) return null;
@@ -273,38 +228,8 @@ export function compressedViews(buffer: ArrayBuffer, h: CatalogueHeader): Compre
   return {
     precision: c.precision,
     data: c.precision === 'int8' ? new Int8Array(buffer, c.dataOffset, n * h.dim) : new Uint16Array(buffer, c.dataOffset, n * h.dim),
-    scale: c.scaleOffset !== null ? new Float32Array(buffer, c.scaleOffset, n) : undefined,
+    scale: typeof c.scaleOffset === 'number' ? new Float32Array(buffer, c.scaleOffset, n) : undefined,
     err: new Float32Array(buffer, c.errOffset, n),
-    errBias: c.errBiasOffset !== null ? new Float32Array(buffer, c.errBiasOffset, n) : undefined,
+    errBias: typeof c.errBiasOffset === 'number' ? new Float32Array(buffer, c.errBiasOffset, n) : undefined,
   };
-}
-
-/** CRC-32 of the compressed section's pieces (as written). */
-export async function compressedCrc(c: CompressedParts): Promise<number> {
-  let crc = 0;
-  for (const p of compressedPieces(c)) crc = await crc32Chunked(p, crc);
-  return crc;
-}
-
-/** Copies msgpack binary into a fresh, aligned typed array. */
-export function copyFloat32(b: Uint8Array): Float32Array {
-  const out = new Float32Array(b.byteLength / 4);
-  new Uint8Array(out.buffer).set(b);
-  return out;
-}
-
-export function copyUint32(b: Uint8Array): Uint32Array {
-  const out = new Uint32Array(b.byteLength / 4);
-  new Uint8Array(out.buffer).set(b);
-  return out;
-}
-
-export function decodeIds(ids: StoredIds | null): Array<string | number> | null {
-  if (!ids) return null;
-  if (ids.kind === 'int') {
-    const f = new Float64Array(ids.data.byteLength / 8);
-    new Uint8Array(f.buffer).set(ids.data);
-    return Array.from(f);
-  }
-  return ids.values;
 }

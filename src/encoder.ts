@@ -4,28 +4,33 @@
  * lower run on the native LSTM/GRU kernels; anything else runs on onnxruntime-node, and the
  * encoder says which backend it uses and why.
  */
-import { availableParallelism } from 'node:os';
 
+import { type FlatHistories, flattenHistories, itemIndex } from './encoder_input.js';
+import { type OrtBackend, type OrtModule, type OrtSession, encodeOrt, findVocab, runOrt } from './encoder_ort.js';
+import { EncoderState } from './encoder_state.js';
 import {
   ClosedError,
   InvalidArgumentError,
   ModelError,
-  OutOfRangeError,
   PeerMissingError,
   UnsupportedModelError,
   fromNative,
 } from './errors.js';
-import { type Isa, native } from './native.js';
-import { type EncoderPlan, type Signature, Unsupported, lower, signature } from './onnx/lower.js';
-import { type LoadedModel, loadModel, num } from './onnx/model.js';
-import { arrayLike, describe, optionalPositiveInt } from './validate.js';
+import { LIMITS } from './limits.js';
+import { defaultThreads } from './cpu_quota.js';
+import { type Isa, native, resolveLevel } from './native.js';
+import { type EncoderPlan, Unsupported, lower, signature } from './onnx/lower.js';
+import { type LoadedModel, loadModel } from './onnx/model.js';
+import { arrayLike, atMost, batchSize, describe, nonNegativeInt, optionsObject, threadsOption } from './validate.js';
+
+export { EncoderState } from './encoder_state.js';
 
 export type EncoderBackend = 'native' | 'onnxruntime';
 
 export interface EncoderLoadOptions {
   /** 'auto' (default): native when the graph can be lowered, else onnxruntime. */
   backend?: 'auto' | EncoderBackend;
-  /** Threads for batched encoding (default os.availableParallelism()). */
+  /** Threads for batched encoding (default: the CPUs this process may use, the cgroup quota in a container). */
   threads?: number;
   /** Native kernel ISA (default: the best this CPU runs). */
   isa?: 'auto' | Isa;
@@ -45,42 +50,6 @@ interface NativeEncoderHandle {
   readonly info: { outDim: number; stateSize: number; unidirectional: boolean; folded: boolean; vocab: number };
 }
 
-type OrtModule = typeof import('onnxruntime-node');
-type OrtSession = import('onnxruntime-node').InferenceSession;
-
-/**
- * The per-user state `step` advances: the recurrent states of every layer (native backend), or
- * the history so far (onnxruntime backend, where a step re-encodes it). Belongs to the encoder
- * that made it.
- */
-export class EncoderState {
-  /** @internal */ readonly owner: Encoder;
-  /** @internal */ readonly data: Float32Array | null;
-  /** @internal */ readonly histories: number[][] | null;
-  readonly batch: number;
-  /** @internal The last step queued on this state: steps on one state run one after another. */
-  tail: Promise<unknown> = Promise.resolve();
-  /** @internal Asynchronous steps queued or running on this state. */
-  inflight = 0;
-
-  /** @internal */
-  constructor(owner: Encoder, batch: number, data: Float32Array | null, histories: number[][] | null) {
-    this.owner = owner;
-    this.batch = batch;
-    this.data = data;
-    this.histories = histories;
-  }
-
-  /**
-   * A copy of the recurrent state (batch × stateSize floats: every layer's h, then c for LSTM),
-   * to persist live sessions; `encoder.restoreState` takes it back. Null on the onnxruntime
-   * backend, whose state is the history itself.
-   */
-  toFloat32Array(): Float32Array | null {
-    return this.data ? this.data.slice() : null;
-  }
-}
-
 const DEFAULT_FOLD_BYTES = 256 << 20;
 
 export class Encoder {
@@ -92,7 +61,7 @@ export class Encoder {
   /** Number of items the model knows (ids are 0..vocab-1), when the model reveals it. */
   readonly vocab: number | null;
   readonly #native: NativeEncoderHandle | null;
-  readonly #ort: { session: OrtSession; ort: OrtModule; sig: Signature } | null;
+  readonly #ort: OrtBackend | null;
   readonly #threads: number;
   readonly #isa: Isa;
   readonly #stateSize: number;
@@ -105,7 +74,7 @@ export class Encoder {
     dim: number;
     vocab: number | null;
     native: NativeEncoderHandle | null;
-    ort: { session: OrtSession; ort: OrtModule; sig: Signature } | null;
+    ort: OrtBackend | null;
     threads: number;
     isa: Isa;
   }) {
@@ -124,33 +93,23 @@ export class Encoder {
   /**
    * Loads an ONNX session model from a path (external-data files beside it are read) or bytes.
    * Rejects with ModelError for files that are not such a model, and with UnsupportedModelError
-   * when `backend: 'native'` is asked for a graph the native kernels cannot run.
+   * when `backend: 'native'` is asked for a graph the native kernels cannot run. A path that is
+   * missing, unreadable or not a regular file (a directory, a FIFO) rejects with FileError.
    */
-  static async load(source: string | Uint8Array, opts: EncoderLoadOptions = {}): Promise<Encoder> {
+  static async load(source: string | Uint8Array, options?: EncoderLoadOptions): Promise<Encoder> {
     if (typeof source !== 'string' && !(source instanceof Uint8Array)) {
       throw new InvalidArgumentError(`model must be a path or a Uint8Array, got ${describe(source)}`);
     }
+    const opts = optionsObject('options', options);
     const backend = opts.backend ?? 'auto';
     if (!['auto', 'native', 'onnxruntime'].includes(backend)) {
       throw new InvalidArgumentError(`options.backend must be 'auto', 'native' or 'onnxruntime', got ${describe(backend)}`);
     }
-    const threads = optionalPositiveInt('options.threads', opts.threads, availableParallelism());
-    const isaOpt = opts.isa ?? 'auto';
-    if (!['auto', 'avx2', 'scalar'].includes(isaOpt)) {
-      throw new InvalidArgumentError(`options.isa must be 'auto', 'avx2' or 'scalar', got ${describe(isaOpt)}`);
-    }
-    const isa: Isa = isaOpt === 'auto' ? native().bestIsa : isaOpt;
-    const foldBytes = opts.foldBytes ?? DEFAULT_FOLD_BYTES;
-    if (typeof foldBytes !== 'number' || !Number.isSafeInteger(foldBytes) || foldBytes < 0) {
-      throw new InvalidArgumentError(`options.foldBytes must be a non-negative integer, got ${describe(foldBytes)}`);
-    }
-    let model: LoadedModel;
-    try {
-      model = loadModel(source);
-    } catch (e) {
-      if (e instanceof ModelError) throw e;
-      throw new ModelError(`${typeof source === 'string' ? source : 'model bytes'}: ${(e as Error).message}`);
-    }
+    const threads = threadsOption('options.threads', opts.threads, defaultThreads());
+    const isa: Isa = resolveLevel('options.isa', opts.isa);
+    const foldBytes = opts.foldBytes === undefined ? DEFAULT_FOLD_BYTES : nonNegativeInt('options.foldBytes', opts.foldBytes);
+    // FileError (unreadable), FormatError (not valid ONNX protobuf) or ModelError (no graph).
+    const model: LoadedModel = loadModel(source);
     const sig = signature(model);
 
     let reason: string | null = null;
@@ -165,7 +124,7 @@ export class Encoder {
       }
       if (plan) {
         if (sig.outDim !== null && sig.outDim !== plan.outDim) {
-          throw new ModelError(`${model.path ?? 'model'}: declares ${sig.outDim} outputs but computes ${plan.outDim}`);
+          throw new ModelError(`${model.path ?? 'model bytes'}: declares ${sig.outDim} outputs but computes ${plan.outDim}`);
         }
         let handle: NativeEncoderHandle;
         try {
@@ -184,18 +143,31 @@ export class Encoder {
     }
     const ort = await loadOnnxruntime(model.path ?? 'model bytes', reason ?? REQUESTED);
     let session: OrtSession;
+    let created: OrtSession | null = null;
     try {
       const so = { intraOpNumThreads: threads, graphOptimizationLevel: 'all' as const };
       session = typeof source === 'string' ? await ort.InferenceSession.create(source, so) : await ort.InferenceSession.create(source, so);
+      created = session;
+      // A fallback stands only if onnxruntime runs the model too (some invalid models load).
+      if (reason !== REQUESTED) await runOrt({ session, ort, sig }, [[0]], sig.outDim ?? 0);
     } catch (e) {
-      throw new ModelError(`${model.path ?? 'model'}: onnxruntime cannot load it: ${(e as Error).message}`);
+      await created?.release().catch(() => undefined);
+      const ortWhy = (e as Error).message;
+      if (reason !== null && reason !== REQUESTED) {
+        throw new ModelError(`${model.path ?? 'model bytes'}: the native encoder cannot run this model (${reason}), and neither can onnxruntime: ${ortWhy}`);
+      }
+      throw new ModelError(`${model.path ?? 'model bytes'}: onnxruntime cannot load it: ${ortWhy}`);
     }
     const vocab = findVocab(model, sig);
-    const enc0 = new Encoder({ backend: 'onnxruntime', fallbackReason: reason, dim: sig.outDim ?? 0, vocab, native: null, ort: { session, ort, sig }, threads, isa });
-    if (sig.outDim !== null) return enc0;
-    // The output width is not declared: ask the model once.
-    const probe = await enc0.#runOrt([[0]]);
-    return new Encoder({ backend: 'onnxruntime', fallbackReason: reason, dim: probe.length, vocab, native: null, ort: { session, ort, sig }, threads, isa });
+    const backendOrt: OrtBackend = { session, ort, sig };
+    // The output width, when the model does not declare it: ask the model once.
+    const dim = sig.outDim ?? (await runOrt(backendOrt, [[0]], 0)).length;
+    return new Encoder({ backend: 'onnxruntime', fallbackReason: reason, dim, vocab, native: null, ort: backendOrt, threads, isa });
+  }
+
+  /** The CPU level its kernels run at (the `isa` option resolved). */
+  get level(): Isa {
+    return this.#isa;
   }
 
   /** Whether `step` is O(1) per event (native backend, unidirectional model). */
@@ -211,22 +183,14 @@ export class Encoder {
    */
   async encode(histories: ReadonlyArray<ArrayLike<number>>): Promise<Float32Array> {
     this.#check();
-    const flat = this.#flatten(histories);
-    if (this.#native) {
-      try {
-        return await this.#native.encodeAsync({ ...flat, threads: this.#threads, isa: this.#isa });
-      } catch (e) {
-        throw fromNative(e);
-      }
-    }
-    return this.#encodeOrt(histories);
+    return this.#encodeFlat(flattenHistories(histories, this.vocab));
   }
 
   /** Synchronous encode for worker threads and batch code (native backend only). */
   encodeSync(histories: ReadonlyArray<ArrayLike<number>>): Float32Array {
     this.#check();
     if (!this.#native) throw new InvalidArgumentError('encodeSync needs the native backend; use encode()');
-    const flat = this.#flatten(histories);
+    const flat = flattenHistories(histories, this.vocab);
     try {
       return this.#native.encode({ ...flat, threads: this.#threads, isa: this.#isa });
     } catch (e) {
@@ -234,14 +198,28 @@ export class Encoder {
     }
   }
 
-  /** A state for `batch` users who have seen nothing yet. */
+  async #encodeFlat(flat: FlatHistories): Promise<Float32Array> {
+    if (this.#native) {
+      try {
+        return await this.#native.encodeAsync({ ...flat, threads: this.#threads, isa: this.#isa });
+      } catch (e) {
+        throw fromNative(e);
+      }
+    }
+    return encodeOrt(this.#ort as OrtBackend, this.dim, flat);
+  }
+
+  /** A state for `batch` users who have seen nothing yet (at most LIMITS.maxBatch). */
   initialState(batch: number): EncoderState {
     this.#check();
     if (typeof batch !== 'number' || !Number.isSafeInteger(batch) || batch < 0) {
       throw new InvalidArgumentError(`batch must be a non-negative integer, got ${describe(batch)}`);
     }
+    // Refused before anything is allocated, on every backend.
+    batchSize('batch', batch);
+    batch += 0; // -0 is 0 users
     if (this.#native && this.#steppable) {
-      if (batch * this.#stateSize > 2 ** 31) throw new OutOfRangeError(`a state for ${batch} users is too large`);
+      atMost(`batch × stateSize (${this.#stateSize})`, batch * this.#stateSize, LIMITS.maxStateFloats);
       return new EncoderState(this, batch, new Float32Array(batch * this.#stateSize), null);
     }
     return new EncoderState(this, batch, null, Array.from({ length: batch }, () => []));
@@ -257,6 +235,7 @@ export class Encoder {
     this.#check();
     if (!(data instanceof Float32Array)) throw new InvalidArgumentError(`data must be a Float32Array, got ${describe(data)}`);
     if (!this.#native || !this.#steppable) throw new InvalidArgumentError('restoreState needs the native backend and a unidirectional model');
+    atMost('data.length', data.length, Math.min(LIMITS.maxStateFloats, LIMITS.maxBatch * this.#stateSize));
     if (data.length % this.#stateSize !== 0) {
       throw new InvalidArgumentError(`data.length (${data.length}) is not a multiple of the state size (${this.#stateSize})`);
     }
@@ -302,6 +281,7 @@ export class Encoder {
       }
     }
     const hist = state.histories as number[][];
+    for (const h of hist) atMost("a state's kept history (events)", h.length + 1, LIMITS.maxHistory);
     const next = hist.map((h, i) => [...h, ids[i]]);
     const out = await this.encode(next);
     for (let i = 0; i < hist.length; i++) hist[i].push(ids[i]);
@@ -325,8 +305,14 @@ export class Encoder {
   async output(state: EncoderState): Promise<Float32Array> {
     this.#check();
     this.#ownState(state);
-    if (state.data && this.#native) return this.#native.output({ state: state.data, isa: this.#isa });
-    return this.encode(state.histories as number[][]);
+    if (state.data && this.#native) {
+      try {
+        return this.#native.output({ state: state.data, isa: this.#isa });
+      } catch (e) {
+        throw fromNative(e);
+      }
+    }
+    return this.#encodeFlat(flattenHistories(state.histories, this.vocab));
   }
 
   /** Releases the model; later calls throw ClosedError. */
@@ -348,92 +334,13 @@ export class Encoder {
 
   #stepIds(state: EncoderState, itemIds: ArrayLike<number>): Int32Array {
     this.#ownState(state);
-    const a = arrayLike('itemIds', itemIds);
+    const a = arrayLike('itemIds', itemIds, 'an array of item indices', LIMITS.maxBatch);
     if (a.length !== state.batch) {
       throw new InvalidArgumentError(`itemIds has ${a.length} entries for a state of ${state.batch} users`);
     }
     const ids = new Int32Array(a.length);
-    for (let i = 0; i < a.length; i++) ids[i] = this.#id(a[i], `itemIds[${i}]`);
+    for (let i = 0; i < a.length; i++) ids[i] = itemIndex(a[i], `itemIds[${i}]`, this.vocab);
     return ids;
-  }
-
-  #id(v: unknown, name: string): number {
-    if (typeof v !== 'number' || !Number.isInteger(v)) {
-      throw new InvalidArgumentError(`${name} must be an integer item index, got ${describe(v)}`);
-    }
-    const max = this.vocab ?? 0x7fffffff;
-    if (v < 0 || v >= max) {
-      throw new OutOfRangeError(`${name} = ${v} is not an item index of the model (0..${max - 1})`);
-    }
-    return v;
-  }
-
-  #flatten(histories: ReadonlyArray<ArrayLike<number>>): { ids: Int32Array; offsets: Int32Array } {
-    if (!Array.isArray(histories)) {
-      throw new InvalidArgumentError(`histories must be an array of item-index arrays, got ${describe(histories)}`);
-    }
-    const offsets = new Int32Array(histories.length + 1);
-    let total = 0;
-    for (let u = 0; u < histories.length; u++) {
-      total += arrayLike(`histories[${u}]`, histories[u]).length;
-      if (total > 0x7fffffff) throw new OutOfRangeError('histories hold more than 2^31-1 events in total');
-      offsets[u + 1] = total;
-    }
-    const ids = new Int32Array(total);
-    for (let u = 0; u < histories.length; u++) {
-      const h = histories[u];
-      for (let p = 0; p < h.length; p++) ids[offsets[u] + p] = this.#id(h[p], `histories[${u}][${p}]`);
-    }
-    return { ids, offsets };
-  }
-
-  async #encodeOrt(histories: ReadonlyArray<ArrayLike<number>>): Promise<Float32Array> {
-    const out = new Float32Array(histories.length * this.dim);
-    // Rows of equal length run together: no padding, so each equals the row run alone.
-    const byLength = new Map<number, number[]>();
-    histories.forEach((h, u) => {
-      if (h.length === 0) {
-        throw new InvalidArgumentError(`histories[${u}] is empty: the onnxruntime backend cannot run a model on zero events`);
-      }
-      const rows = byLength.get(h.length) ?? [];
-      rows.push(u);
-      byLength.set(h.length, rows);
-    });
-    for (const rows of byLength.values()) {
-      const res = await this.#runOrt(rows.map((u) => Array.from(histories[u])));
-      rows.forEach((u, i) => out.set(res.subarray(i * this.dim, (i + 1) * this.dim), u * this.dim));
-    }
-    return out;
-  }
-
-  /** Runs the model on rows of one length; returns rows × dim. */
-  async #runOrt(rows: number[][]): Promise<Float32Array> {
-    const { session, ort, sig } = this.#ort as { session: OrtSession; ort: OrtModule; sig: Signature };
-    const n = rows.length;
-    const t = rows[0].length;
-    const flat = sig.ids.seqFirst ? Array.from({ length: n * t }, (_, i) => rows[i % n][Math.floor(i / n)]) : rows.flat();
-    const idsTensor =
-      sig.ids.dtype === 'int64'
-        ? new ort.Tensor('int64', BigInt64Array.from(flat, (v) => BigInt(v)), sig.ids.seqFirst ? [t, n] : [n, t])
-        : new ort.Tensor('int32', Int32Array.from(flat), sig.ids.seqFirst ? [t, n] : [n, t]);
-    const feeds: Record<string, import('onnxruntime-node').Tensor> = { [sig.ids.name]: idsTensor };
-    if (sig.lengths) {
-      feeds[sig.lengths.name] =
-        sig.lengths.dtype === 'int64'
-          ? new ort.Tensor('int64', BigInt64Array.from(rows, () => BigInt(t)), [n])
-          : new ort.Tensor('int32', Int32Array.from(rows, () => t), [n]);
-    }
-    let res;
-    try {
-      res = await session.run(feeds);
-    } catch (e) {
-      throw new ModelError(`onnxruntime failed to run the model: ${(e as Error).message}`);
-    }
-    const y = res[sig.output];
-    if (!y || y.type !== 'float32' || y.dims.length !== 2 || Number(y.dims[0]) !== n) {
-      throw new ModelError(`the model's output ${sig.output} is not [batch, dim] float32 (got [${y?.dims.join(', ')}] ${y?.type})`);
-    }
-    return y.data as Float32Array;
   }
 }
 
@@ -462,18 +369,4 @@ async function loadOnnxruntime(where: string, reason: string): Promise<OrtModule
   }
   // CommonJS package: its API hangs off the default export when imported from ESM.
   return mod.default ?? mod;
-}
-
-/** The row count of the table the ids index, when the ids feed a Gather on an initializer. */
-function findVocab(model: LoadedModel, sig: Signature): number | null {
-  const inits = new Map((model.graph.initializer ?? []).map((t) => [t.name, t]));
-  let idsName = sig.ids.name;
-  for (const n of model.graph.node ?? []) {
-    if (n.opType === 'Cast' && n.input?.[0] === idsName) idsName = n.output?.[0] ?? idsName;
-    if (n.opType === 'Gather' && n.input?.[1] === idsName) {
-      const t = inits.get(n.input?.[0]);
-      if (t?.dims && t.dims.length === 2) return num(t.dims[0]);
-    }
-  }
-  return null;
 }

@@ -31,13 +31,21 @@ export {
   WorkerCrashError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
-export type { Isa } from './native.js';
+export type { CpuFeatures, Isa, Level } from './native.js';
 export { VERSION } from './version.js';
 
-import { native } from './native.js';
+import { type CpuFeatures, type Level, native } from './native.js';
 
-/** What the native addon was built with and what this CPU runs. */
-export function nativeInfo(): { isas: string[]; bestIsa: string } {
+/** What this CPU runs: its levels (lowest first), the default level and its features. */
+export function nativeInfo(): {
+  levels: Level[];
+  level: Level;
+  features: CpuFeatures;
+  /** @deprecated levels */
+  isas: Level[];
+  /** @deprecated level */
+  bestIsa: Level;
+} {
   const n = native();
-  return { isas: [...n.isas], bestIsa: n.bestIsa };
+  return { levels: [...n.levels], level: n.level, features: { ...n.features }, isas: [...n.levels], bestIsa: n.level };
 }

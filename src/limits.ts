@@ -12,6 +12,8 @@ export const LIMITS = {
   maxResults: 1 << 28,
   /** Threads for any `threads` option. */
   maxThreads: 1024,
+  /** Floats of recurrent state in one initialState / restoreState (1 GiB of float32). */
+  maxStateFloats: 1 << 28,
   /** Events in one user's history (encode) or one step call. */
   maxHistory: 1 << 20,
   /** Total events in one encode call. */
@@ -20,6 +22,8 @@ export const LIMITS = {
   maxArrayLength: 2 ** 31 - 1,
   /** Catalogue rows (rows are int32 in the kernels). */
   maxItems: 2 ** 31 - 1,
+  /** Bytes in one line of a JSONL input (CLI); longer lines are bad lines, skipped unread. */
+  maxLineBytes: 1 << 27,
   /** Vector dimension. */
   maxDim: 1 << 16,
 } as const;

@@ -7,9 +7,29 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { NativeLoadError } from './errors.js';
+import { InvalidArgumentError, NativeLoadError } from './errors.js';
+import { describe } from './validate.js';
 
-export type Isa = 'avx2' | 'scalar';
+/**
+ * A CPU level (native/core/platform/levels.h is the one definition): the instructions a call's
+ * kernels may use. Every level computes the same bits (docs/arithmetic.md); higher is faster.
+ */
+export type Level = 'scalar' | 'avx2' | 'avx512';
+/** @deprecated The old name of Level. */
+export type Isa = Level;
+export const LEVELS: readonly Level[] = ['scalar', 'avx2', 'avx512'];
+
+/** CPU features beyond the levels (compressed scans use them). */
+export interface CpuFeatures {
+  avx2: boolean;
+  avx512: boolean;
+  /** AVX-512 VNNI or AVX-VNNI. */
+  vnni: boolean;
+  avx512vnni: boolean;
+  avxvnni: boolean;
+  /** AVX512_BF16. */
+  bf16: boolean;
+}
 
 export interface NativeTopKArgs {
   items: Float32Array;
@@ -39,6 +59,15 @@ export interface CompressedParts {
   errBias?: Float32Array;
 }
 
+/** What checkCompressed found (native/core/compressed.h, CompressedRule). */
+export interface CompressedFault {
+  row: number;
+  rule: 'scale' | 'nonFinite' | 'farther' | 'err' | 'errBias';
+  column: number;
+  recorded: number;
+  required: number;
+}
+
 export interface NativeTopKResult {
   rows: Int32Array;
   scores: Float32Array;
@@ -52,16 +81,33 @@ export interface NativeMappedFile {
 }
 
 export interface NativeAddon {
-  readonly isas: Isa[];
-  readonly bestIsa: Isa;
-  readonly MappedFile: new (path: string) => NativeMappedFile;
+  /** Levels this CPU runs, lowest first. */
+  readonly levels: Level[];
+  /** The default level: the highest, capped by RECSCORE_MAX_LEVEL. */
+  readonly level: Level;
+  readonly features: CpuFeatures;
+  /** RECSCORE_MAX_LEVEL when it names no level (ignored), else null. */
+  readonly badMaxLevel: string | null;
+  /** @deprecated levels */
+  readonly isas: Level[];
+  /** @deprecated level */
+  readonly bestIsa: Level;
+  /** Register-only FMA GFLOP/s of a level (benchmarks' compute ceiling). */
+  fmaPeak(args: { level: Level; threads?: number; reps?: number }): number;
+  /** Maps the file open on `fd` when given (the caller keeps and closes it), else opens `path`. */
+  readonly MappedFile: new (path: string, fd?: number) => NativeMappedFile;
   topK(args: NativeTopKArgs): NativeTopKResult;
   topKAsync(args: NativeTopKArgs): Promise<NativeTopKResult>;
-  matrixStats(args: { values: Float32Array; rows: number; d: number }): {
+  /** `firstRowAbove`: the first row whose float64 norm exceeds `normLimit` (-1: none). */
+  matrixStats(args: { values: Float32Array; rows: number; d: number; normLimit?: number }): {
     firstNonFinite: number;
     maxRowNorm: number;
     maxAbs: number;
+    firstRowAbove: number;
+    rowNormAbove: number;
   };
+  /** The first row whose compact copy or bound terms the compressed scan cannot rely on, or null. */
+  checkCompressed(args: { values: Float32Array; rows: number; d: number; bias?: Float32Array } & CompressedParts): CompressedFault | null;
   compress(args: { values: Float32Array; rows: number; d: number; bias?: Float32Array; precision: 'int8' | 'bf16' }): Omit<CompressedParts, 'precision'>;
   /** Memory read bandwidth in GB/s over `values` (benchmarks). */
   readBandwidth(args: { values: Float32Array; threads?: number; reps?: number }): number;
@@ -117,6 +163,22 @@ function prebuildHint(dir: string): string {
   return '';
 }
 
+/**
+ * The level for an `isa` option: 'auto' or undefined gives the default level; a level this CPU
+ * does not run, or anything else, is an InvalidArgumentError naming the option.
+ */
+export function resolveLevel(name: string, value: unknown): Level {
+  const n = native();
+  if (value === undefined || value === 'auto') return n.level;
+  if (typeof value !== 'string' || !(LEVELS as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`${name} must be 'auto' or a level (${LEVELS.join(', ')}), got ${describe(value)}`);
+  }
+  if (!n.levels.includes(value as Level)) {
+    throw new InvalidArgumentError(`${name} '${value}' is not available on this CPU (it runs ${n.levels.join(', ')})`);
+  }
+  return value as Level;
+}
+
 /** Loads (once per thread) and returns the addon. */
 export function native(): NativeAddon {
   if (cached) return cached;
@@ -138,6 +200,12 @@ export function native(): NativeAddon {
     }
     try {
       cached = req(file) as NativeAddon;
+      if (cached.badMaxLevel !== null && cached.badMaxLevel !== undefined) {
+        process.emitWarning(
+          `RECSCORE_MAX_LEVEL=${cached.badMaxLevel} names no level (${LEVELS.join(', ')}); it is ignored`,
+          { code: 'RECSCORE_MAX_LEVEL' },
+        );
+      }
       return cached;
     } catch (e) {
       const hint = file.startsWith(prebuilds) ? prebuildHint(prebuilds) : '';

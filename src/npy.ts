@@ -1,7 +1,6 @@
 /** Reading NumPy .npy files of float32 in C order (what `np.save(path, a.astype(np.float32))` writes). */
-import { open as openFile } from 'node:fs/promises';
-
 import { FormatError } from './errors.js';
+import { openRegularFile, readExactly, readInto } from './regular_file.js';
 
 export interface NpyArray {
   shape: number[];
@@ -12,15 +11,17 @@ const NPY_MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMP
 
 /**
  * Reads a float32 .npy file into memory. `shared` puts the data in a SharedArrayBuffer (so a
- * catalogue can later be handed to worker threads without a copy).
+ * catalogue can later be handed to worker threads without a copy). The path must be a regular
+ * file (a FileError otherwise: a FIFO is refused, not waited on); sizes come from its fstat.
  */
 export async function readNpyFloat32(path: string, shared = false): Promise<NpyArray> {
-  const fh = await openFile(path, 'r');
+  const { fh, stat } = await openRegularFile(path);
+  const shrank = (): Error => new FormatError(path, 'truncated while reading data');
   try {
-    const { size } = await fh.stat();
-    const pre = Buffer.alloc(12);
-    await fh.read(pre, 0, 12, 0);
-    if (size < 10 || !pre.subarray(0, 6).equals(NPY_MAGIC)) throw new FormatError(path, 'not a .npy file (bad magic)');
+    const size = stat.size;
+    if (size < 10) throw new FormatError(path, 'not a .npy file (bad magic)');
+    const pre = await readExactly(fh, path, Math.min(12, size), 0, shrank);
+    if (!pre.subarray(0, 6).equals(NPY_MAGIC)) throw new FormatError(path, 'not a .npy file (bad magic)');
     const major = pre[6];
     let hlen: number;
     let hstart: number;
@@ -33,10 +34,8 @@ export async function readNpyFloat32(path: string, shared = false): Promise<NpyA
     } else {
       throw new FormatError(path, `.npy format version ${major} is not supported`);
     }
-    if (hstart + hlen > size) throw new FormatError(path, 'truncated .npy header');
-    const hbuf = Buffer.alloc(hlen);
-    await fh.read(hbuf, 0, hlen, hstart);
-    const header = hbuf.toString('latin1');
+    if (hstart > pre.length || hstart + hlen > size) throw new FormatError(path, 'truncated .npy header');
+    const header = (await readExactly(fh, path, hlen, hstart, shrank)).toString('latin1');
     const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
     const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
     const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
@@ -63,8 +62,7 @@ export async function readNpyFloat32(path: string, shared = false): Promise<NpyA
     const CHUNK = 64 << 20;
     for (let o = 0; o < bytes.length; o += CHUNK) {
       const len = Math.min(CHUNK, bytes.length - o);
-      const { bytesRead } = await fh.read(bytes, o, len, offset + o);
-      if (bytesRead !== len) throw new FormatError(path, 'truncated while reading data');
+      await readInto(fh, path, bytes.subarray(o, o + len), offset + o, shrank);
     }
     return { shape, data: new Float32Array(buffer) };
   } finally {

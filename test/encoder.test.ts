@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
 
-import { ClosedError, Encoder, InvalidArgumentError, ModelError, OutOfRangeError, UnsupportedModelError, nativeInfo } from '../src/index.js';
+import { ClosedError, Encoder, FileError, FormatError, InvalidArgumentError, ModelError, OutOfRangeError, UnsupportedModelError, nativeInfo } from '../src/index.js';
 import { rng } from './helpers.js';
 
 const dir = new URL('../models/fixtures/', import.meta.url).pathname;
@@ -49,7 +49,7 @@ describe('Encoder parity', () => {
         expect(maxAbsDiff(out, await ort.encode(fx.histories))).toBeLessThanOrEqual(TOL);
         await ort.close();
       }
-      for (const isa of nativeInfo().isas as Array<'avx2' | 'scalar'>) {
+      for (const isa of nativeInfo().levels) {
         const e2 = await Encoder.load(`${dir}${name}.onnx`, { isa, foldBytes: 0, threads: 1 });
         expect(maxAbsDiff(await e2.encode(fx.histories), (fx.outputs as number[][]).flat())).toBeLessThanOrEqual(TOL);
       }
@@ -202,12 +202,15 @@ describe('Encoder bad input', () => {
   });
 
   it('files that are not ONNX, truncated or corrupt', async () => {
-    await expect(Encoder.load(`${dir}lstm1_bf_ylast_tanh.json`)).rejects.toThrow(ModelError);
-    await expect(Encoder.load(new Uint8Array([1, 2, 3, 4, 5]))).rejects.toThrow(/model bytes: not an ONNX model/);
+    await expect(Encoder.load(`${dir}lstm1_bf_ylast_tanh.json`)).rejects.toThrow(FormatError);
+    await expect(Encoder.load(new Uint8Array([1, 2, 3, 4, 5]))).rejects.toThrow(/^model bytes: not a valid ONNX protobuf: /);
     const bytes = readFileSync(`${dir}lstm1_bf_ylast_tanh.onnx`);
     for (const cut of [10, 200, bytes.length - 7]) {
-      await expect(Encoder.load(bytes.subarray(0, cut))).rejects.toThrow(ModelError);
+      await expect(Encoder.load(bytes.subarray(0, cut))).rejects.toThrow(FormatError);
     }
+    // A well-formed protobuf that is not a model: ModelError.
+    await expect(Encoder.load(new Uint8Array([0x08, 0x07]))).rejects.toThrow('model bytes: not an ONNX model (no graph)');
+    await expect(Encoder.load(`${dir}does-not-exist.onnx`)).rejects.toThrow(FileError);
     await expect(Encoder.load(`${dir}does-not-exist.onnx`)).rejects.toThrow(/ENOENT/);
     await expect(Encoder.load(42 as unknown as string)).rejects.toThrow('model must be a path or a Uint8Array, got 42');
   });

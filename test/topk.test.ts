@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Catalogue, nativeInfo } from '../src/index.js';
 import { expectTopK, randomMatrix, rng } from './helpers.js';
 
-const isas = nativeInfo().isas as Array<'avx2' | 'scalar'>;
+const isas = nativeInfo().levels;
 
 describe('Catalogue.topK against a float64 brute force', () => {
   for (const isa of isas) {

@@ -64,6 +64,7 @@ describe('the published types', () => {
       | 'fallbackReason'
       | 'dim'
       | 'vocab'
+      | 'level'
       | 'incremental'
       | 'encode'
       | 'encodeSync'
@@ -88,6 +89,8 @@ describe('the published types', () => {
     expectTypeOf<api.TopKOptions['k']>().toEqualTypeOf<number>();
     expectTypeOf<api.PeerMissingError['code']>().toEqualTypeOf<'ERR_PEER_MISSING'>();
     expectTypeOf<api.ErrorCode>().toExtend<string>();
-    expectTypeOf<typeof api.nativeInfo>().returns.toEqualTypeOf<{ isas: string[]; bestIsa: string }>();
+    expectTypeOf<ReturnType<typeof api.nativeInfo>['levels']>().toEqualTypeOf<Array<'scalar' | 'avx2' | 'avx512'>>();
+    expectTypeOf<ReturnType<typeof api.nativeInfo>['level']>().toEqualTypeOf<api.Level>();
+    expectTypeOf<keyof api.CpuFeatures>().toEqualTypeOf<'avx2' | 'avx512' | 'vnni' | 'avx512vnni' | 'avxvnni' | 'bf16'>();
   });
 });

@@ -34,6 +34,18 @@ template View<uint16_t> typed_field<uint16_t>(const Napi::Object&, const char*, 
 template View<uint32_t> typed_field<uint32_t>(const Napi::Object&, const char*,
                                               napi_typedarray_type, bool, Napi::ObjectReference*);
 
+recscore::Level level_field(const Napi::Object& obj) {
+  Napi::Value v = obj.Get("isa");
+  if (v.IsUndefined() || v.IsNull()) return recscore::default_level();
+  if (!v.IsString()) throw_type_error(obj.Env(), "isa must be a level name");
+  const std::string name = v.As<Napi::String>().Utf8Value();
+  if (name == "auto") return recscore::default_level();
+  recscore::Level level;
+  if (!recscore::parse_level(name.c_str(), &level)) throw_type_error(obj.Env(), "isa: unknown level " + name);
+  if (!recscore::level_supported(level)) throw_type_error(obj.Env(), "isa: this CPU does not run level " + name);
+  return level;
+}
+
 size_t size_field(const Napi::Object& obj, const char* name, size_t fallback, bool optional) {
   Napi::Value v = obj.Get(name);
   if (v.IsUndefined() || v.IsNull()) {

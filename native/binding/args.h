@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <string>
 
+#include "../core/platform/levels.h"
+
 namespace recscore_binding {
 
 template <typename T>
@@ -21,6 +23,10 @@ struct View {
 template <typename T>
 View<T> typed_field(const Napi::Object& obj, const char* name, napi_typedarray_type type,
                     bool optional, Napi::ObjectReference* pin);
+
+// [sync, JS thread] obj.isa as a CPU level: absent or 'auto' gives the default level; a level
+// this CPU does not run, or an unknown name, is a TypeError (ERR_INVALID_ARG).
+recscore::Level level_field(const Napi::Object& obj);
 
 // [sync, JS thread] obj[name] as a non-negative integer (default when absent).
 size_t size_field(const Napi::Object& obj, const char* name, size_t fallback, bool optional);

@@ -48,11 +48,7 @@ Napi::Array array_field(const Napi::Object& o, const char* name) {
   return v.As<Napi::Array>();
 }
 
-recscore::Isa isa_of(const Napi::Object& o) {
-  Napi::Value v = o.Get("isa");
-  if (v.IsString() && v.As<Napi::String>().Utf8Value() == "scalar") return recscore::Isa::kScalar;
-  return recscore::best_isa();
-}
+recscore::Isa isa_of(const Napi::Object& o) { return level_field(o); }
 
 std::shared_ptr<EncoderModel> parse_model(const Napi::Object& o) {
   auto m = std::make_shared<EncoderModel>();

@@ -17,8 +17,17 @@ MappedFileWrap::MappedFileWrap(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<MappedFileWrap>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw_type_error(env, "path must be a string");
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = -1;
+  if (info.Length() >= 2 && !info[1].IsUndefined()) {
+    const double v = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+    if (!(v >= 0 && v <= 2147483647.0 && v == static_cast<double>(static_cast<int>(v)))) {
+      throw_type_error(env, "fd must be a file descriptor");
+    }
+    fd = static_cast<int>(v);
+  }
   try {
-    file_ = std::make_shared<recscore::MappedFile>(info[0].As<Napi::String>().Utf8Value());
+    file_ = fd >= 0 ? std::make_shared<recscore::MappedFile>(fd, path) : std::make_shared<recscore::MappedFile>(path);
   } catch (...) {
     throw make_js_error(env, capture_current_exception());
   }

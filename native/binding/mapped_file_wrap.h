@@ -1,4 +1,4 @@
-// MappedFile as a JS class: new MappedFile(path) maps a file; .buffer is an ArrayBuffer over the
+// MappedFile as a JS class: new MappedFile(path, fd?) maps a file (the one open on fd, if given);
 // mapping (no copy); .close() detaches that buffer and unmaps once nothing else holds it.
 #pragma once
 #include <napi.h>

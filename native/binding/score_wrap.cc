@@ -176,9 +176,7 @@ std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info, std::shared_ptr
   r.threads = static_cast<int>(std::min<size_t>(size_field(o, "threads", 1, true), 256));
   bt->team = std::move(team);
   r.team = bt->team.get();
-  Napi::Value isa = o.Get("isa");
-  r.isa = recscore::best_isa();
-  if (isa.IsString() && isa.As<Napi::String>().Utf8Value() == "scalar") r.isa = recscore::Isa::kScalar;
+  r.isa = level_field(o);
   return bt;
 }
 

@@ -11,6 +11,7 @@
 
 #include "bf16.h"
 #include "errors.h"
+#include "gemm/contract.h"
 #include "kernels.h"
 #include "topk.h"
 
@@ -43,13 +44,33 @@ struct Pass {
   float threshold() const { return lower.size() ? lower.top() : -INFINITY; }
 };
 
+// float64 sums of squares, in index order, of a row (xx) and of its distance to the compact copy
+// (rr); xh(i) is the compact copy's value i, exactly. compress and check_compressed share it.
+template <typename Decode>
+void row_sums(const float* row, size_t d, Decode xh, double& xx, double& rr) {
+  xx = 0;
+  rr = 0;
+  for (size_t i = 0; i < d; ++i) {
+    const double h = xh(i);
+    xx += static_cast<double>(row[i]) * row[i];
+    rr += (row[i] - h) * (row[i] - h);
+  }
+}
+
+double bound_g(size_t d) { return (static_cast<double>(d) + 32) * std::ldexp(1.0, -23); }
+float err_term(double xx, double rr, double g) {
+  const double X = up(std::sqrt(xx)), R = up(std::sqrt(rr));
+  return upf(up(R + g * (2 * X + R)));
+}
+float err_bias_term(float b, double g) { return upf(up(2 * g * std::fabs(static_cast<double>(b)))); }
+
 }  // namespace
 
 Compressed compress(const float* x, size_t n, size_t d, const float* bias, Precision p) {
   if (p == Precision::kF32) throw InvalidArgument("compress: precision f32 has no compact copy");
   Compressed c;
   c.precision = p;
-  const double g = (static_cast<double>(d) + 32) * std::ldexp(1.0, -23);
+  const double g = bound_g(d);
   c.err.resize(n);
   if (p == Precision::kInt8) {
     c.q.resize(n * d);
@@ -66,28 +87,66 @@ Compressed compress(const float* x, size_t n, size_t d, const float* bias, Preci
       for (size_t i = 0; i < d; ++i) mx = std::max(mx, std::fabs(row[i]));
       const float scale = mx > 0 ? mx / 127.0f : 0.0f;
       c.scale[j] = scale;
+      int8_t* q = c.q.data() + j * d;
       for (size_t i = 0; i < d; ++i) {
         long qi = scale > 0 ? std::lround(row[i] / scale) : 0;
         qi = std::min(127L, std::max(-127L, qi));
-        c.q[j * d + i] = static_cast<int8_t>(qi);
-        const double xh = static_cast<double>(scale) * static_cast<double>(qi);
-        xx += static_cast<double>(row[i]) * row[i];
-        rr += (row[i] - xh) * (row[i] - xh);
+        q[i] = static_cast<int8_t>(qi);
       }
+      row_sums(row, d, [&](size_t i) { return static_cast<double>(scale) * static_cast<double>(q[i]); }, xx, rr);
     } else {
-      for (size_t i = 0; i < d; ++i) {
-        const uint16_t h = to_bf16(row[i]);
-        c.h[j * d + i] = h;
-        const double xh = from_bf16(h);
-        xx += static_cast<double>(row[i]) * row[i];
-        rr += (row[i] - xh) * (row[i] - xh);
-      }
+      uint16_t* h = c.h.data() + j * d;
+      for (size_t i = 0; i < d; ++i) h[i] = to_bf16(row[i]);
+      row_sums(row, d, [&](size_t i) { return static_cast<double>(from_bf16(h[i])); }, xx, rr);
     }
-    const double X = up(std::sqrt(xx)), R = up(std::sqrt(rr));
-    c.err[j] = upf(up(R + g * (2 * X + R)));
-    if (bias) c.err_bias[j] = upf(up(2 * g * std::fabs(static_cast<double>(bias[j]))));
+    c.err[j] = err_term(xx, rr, g);
+    if (bias) c.err_bias[j] = err_bias_term(bias[j], g);
   }
   return c;
+}
+
+CompressedFault check_compressed(const float* x, size_t n, size_t d, const float* bias, const CompressedView& c) {
+  if (c.precision == Precision::kF32 || !c.data || !c.err || (c.precision == Precision::kInt8 && !c.scale) ||
+      (bias && !c.err_bias)) {
+    throw InvalidArgument("compressed view is incomplete");
+  }
+  const double g = bound_g(d);
+  CompressedFault f;
+  auto fail = [&](size_t j, CompressedRule rule, double recorded, double required) {
+    f.row = static_cast<int64_t>(j);
+    f.rule = rule;
+    f.recorded = recorded;
+    f.required = required;
+    return f;
+  };
+  for (size_t j = 0; j < n; ++j) {
+    const float* row = x + j * d;
+    double xx = 0, rr = 0;
+    if (c.precision == Precision::kInt8) {
+      const float scale = c.scale[j];
+      if (!(std::isfinite(scale) && scale >= 0)) return fail(j, CompressedRule::kScale, scale, 0);
+      const int8_t* q = static_cast<const int8_t*>(c.data) + j * d;
+      row_sums(row, d, [&](size_t i) { return static_cast<double>(scale) * static_cast<double>(q[i]); }, xx, rr);
+    } else {
+      const uint16_t* h = static_cast<const uint16_t*>(c.data) + j * d;
+      for (size_t i = 0; i < d; ++i) {
+        if ((h[i] & 0x7f80u) == 0x7f80u) {
+          f.column = static_cast<int64_t>(i);
+          return fail(j, CompressedRule::kNonFinite, from_bf16(h[i]), 0);
+        }
+      }
+      row_sums(row, d, [&](size_t i) { return static_cast<double>(from_bf16(h[i])); }, xx, rr);
+    }
+    // |x̂_j| <= 2 |x_j| keeps approximate scores as far from overflow as the float32 ones.
+    if (rr > xx) return fail(j, CompressedRule::kFarther, std::sqrt(rr), std::sqrt(xx));
+    const float need = err_term(xx, rr, g);
+    if (!(std::isfinite(c.err[j]) && c.err[j] >= need)) return fail(j, CompressedRule::kErr, c.err[j], need);
+    if (bias) {
+      const float nb = err_bias_term(bias[j], g);
+      if (!(std::isfinite(c.err_bias[j]) && c.err_bias[j] >= nb)) return fail(j, CompressedRule::kErrBias, c.err_bias[j], nb);
+    }
+  }
+  return f;
 }
 
 void score_topk_compressed(const ScoreRequest& r, const CompressedView& c, int32_t* out_rows,
@@ -141,8 +200,11 @@ void score_topk_compressed(const ScoreRequest& r, const CompressedView& c, int32
         for (size_t i = 0; i < nt; ++i) {
           const float a = approx[i] + (bias ? bias[i] : 0.0f);
           const float e = (nu * err[i] + (eb ? eb[i] : 0.0f)) * margin + 1e-30f;
-          lower[i] = a - e;
-          upper[i] = a + e;
+          // An approximate score that overflowed (a user far larger than the rows) bounds nothing:
+          // the row stays a candidate and the float32 rescoring decides.
+          const bool known = std::isfinite(a) && std::isfinite(e);
+          lower[i] = known ? a - e : -INFINITY;
+          upper[i] = known ? a + e : INFINITY;
         }
         // Rows that can never be returned have no bounds.
         if (ex) {
@@ -209,8 +271,9 @@ void score_topk_compressed(const ScoreRequest& r, const CompressedView& c, int32
     std::vector<Scored> store(std::max<size_t>(2 * k, k + 16));
     TopK top(k, store.data(), store.size());
     for (int32_t row : rows) {
-      float s;
-      kern.score_block(user, 1, d, r.items + static_cast<size_t>(row) * d, 1, r.bias ? r.bias + row : nullptr, &s, 1);
+      // The contract's chain (gemm/contract.h): the same bits as every level's float32 scan.
+      float s = contract_dot(user, r.items + static_cast<size_t>(row) * d, d, 1, 0.0f);
+      if (r.bias) s += r.bias[row];
       top.push(s, row);
     }
     const size_t kept = top.finish();

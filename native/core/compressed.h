@@ -48,6 +48,31 @@ struct Compressed {
 // [sync] Builds the compact copy and per-row bound terms of an n x d matrix (and bias, or null).
 Compressed compress(const float* x, size_t n, size_t d, const float* bias, Precision p);
 
+// What check_compressed found wrong with a row (kOk: nothing).
+enum class CompressedRule {
+  kOk = 0,
+  kScale,      // an int8 row scale is negative or not finite
+  kNonFinite,  // a bf16 value is NaN or infinite (at `column`)
+  kFarther,    // the compact row is farther from x_j than |x_j| (rounding to nearest never is)
+  kErr,        // the recorded e_j is below the bound terms of the actual compact row, or not finite
+  kErrBias,    // the recorded f_j is below 2 g |b_j|, or not finite
+};
+
+struct CompressedFault {
+  int64_t row = -1;  // -1: every row passed
+  CompressedRule rule = CompressedRule::kOk;
+  int64_t column = -1;   // kNonFinite
+  double recorded = 0;   // kScale, kErr, kErrBias: the stored value
+  double required = 0;   // kErr, kErrBias: the least value the scan's bound needs
+};
+
+// [sync, any thread] Checks a compact copy (as read from a file) against the float32 rows it
+// stands for, rows [0, n): that its bound terms cover its actual error, computed exactly as
+// compress computes them (so whatever compress wrote passes), and that approximate scores stay
+// within float32 range wherever float32 scores do. Returns the first row that fails. The rows
+// and bias must be finite (checked first by the caller).
+CompressedFault check_compressed(const float* x, size_t n, size_t d, const float* bias, const CompressedView& c);
+
 // [sync; caller + team helpers] The float32 top-k of req (same contract as score_topk) computed
 // from the compact copy plus float32 rescoring of candidates. candidates (b entries, optional)
 // receives each user's candidate-set size.

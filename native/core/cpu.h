@@ -9,9 +9,8 @@ using Isa = Level;
 // [sync, any thread] True when the CPU and OS support AVX2 and FMA.
 inline bool cpu_has_avx2_fma() { return cpu_features().avx2_fma; }
 
-// [sync, any thread] The default level (see default_level()), at most AVX2 until the binding
-// reports levels.
-inline Isa best_isa() { return default_level() == Level::kAvx512 ? Level::kAvx2 : default_level(); }
+// [sync, any thread] The default level (see default_level()).
+inline Isa best_isa() { return default_level(); }
 
 inline const char* isa_name(Isa isa) { return level_name(isa); }
 

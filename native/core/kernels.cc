@@ -2,8 +2,15 @@
 
 namespace recscore {
 
-const Kernels& kernels_for(Isa isa) {
-  if (isa != Isa::kScalar && cpu_has_avx2_fma()) return kAvx2Kernels;
+const Kernels& kernels_for(Level level) {
+  static const Kernels avx512 = [] {
+    Kernels k = kAvx2Kernels;
+    k.gemm_panels = gemm_f32_12x32_avx512;
+    k.isa = Level::kAvx512;
+    return k;
+  }();
+  if (level == Level::kAvx512 && level_supported(Level::kAvx512)) return avx512;
+  if (level != Level::kScalar && level_supported(Level::kAvx2)) return kAvx2Kernels;
   return kScalarKernels;
 }
 

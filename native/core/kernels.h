@@ -1,26 +1,26 @@
-// SIMD kernels behind a run-time dispatch table. Every implementation computes a user/item dot
-// product the same way whatever the block shape it is part of: eight lane accumulators over d in
-// order, a zero-padded tail, then one fixed reduction tree. So the score of a (user, item) pair
-// does not depend on the batch size, the tile, or the thread that computed it, which is what
-// makes results identical across batch sizes and thread counts.
+// Kernels behind a run-time dispatch table, one table per level (platform/levels.h). The exact
+// ones follow the arithmetic contract (gemm/contract.h): scores and pre-activations are the same
+// bits on every level, whatever the batch, tile or thread.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
 #include "cpu.h"
+#include "gemm/panel_gemm.h"
 
 namespace recscore {
 
 struct Kernels {
-  // [sync, any thread] out[r * ldo + j] = dot(users[r*d ..], items[j*d ..]) (+ bias[j] if bias)
-  // for r < nu (1..4) and j < ni. Rows are contiguous with stride d; unaligned pointers are fine.
-  void (*score_block)(const float* users, size_t nu, size_t d, const float* items, size_t ni,
-                      const float* bias, float* out, size_t ldo);
+  // [sync, any thread] The contract's chains over packed panels (gemm/panel_gemm.h).
+  GemmPanelsFn gemm_panels;
+  // [sync, any thread] One user against row-major rows, no packing (the B = 1 scan).
+  GemvRowsFn gemv_rows;
   // [sync, any thread] Writes the positions i < n with s[i] > thr into idx (ascending) and
   // returns how many there are. idx must hold n entries.
   size_t (*select_gt)(const float* s, size_t n, float thr, uint32_t* idx);
   // [sync, any thread] In place: v[i] = 1 / (1 + exp(-v[i])), and v[i] = tanh(v[i]); absolute
-  // error below 1e-6 over the whole float range (the encoder's gate activations).
+  // error below 1e-6 over the whole float range (the encoder's gate activations); the same
+  // formula and the same bits on every level.
   void (*sigmoid)(float* v, size_t n);
   void (*tanh)(float* v, size_t n);
   // [sync, any thread] Approximate scores from compact rows (compressed catalogues; any
@@ -31,11 +31,11 @@ struct Kernels {
   Isa isa;
 };
 
-// [sync, any thread] The kernel table for an ISA; asking for AVX2 on a CPU without it returns
-// the scalar table (callers check best_isa() first when they need to know).
-const Kernels& kernels_for(Isa isa);
+// [sync, any thread] The kernel table of a level; a level this CPU does not run gives the highest
+// one it does (callers validate the level first when they need to know).
+const Kernels& kernels_for(Level level);
 
-// Implementations, one per file.
+// Implementations, one per file (the AVX-512 table is the AVX2 one with its own GEMM).
 extern const Kernels kScalarKernels;
 extern const Kernels kAvx2Kernels;
 

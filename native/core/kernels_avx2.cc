@@ -16,111 +16,9 @@
 namespace recscore {
 namespace {
 
-// Sums each of eight accumulators: element i of the result is the sum of a[i]'s lanes, always
-// through the tree ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)).
-RS_AVX2_INLINE __m256 reduce8(const __m256* a) {
-  __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
-  __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
-  __m256 lo = _mm256_permute2f128_ps(h0, h1, 0x20);
-  __m256 hi = _mm256_permute2f128_ps(h0, h1, 0x31);
-  return _mm256_add_ps(lo, hi);
-}
-
-// The same tree for four accumulators: element i (i < 4) of the result is a[i]'s lane sum.
-RS_AVX2_INLINE __m128 reduce4(const __m256* a) {
-  __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
-  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
-
 RS_AVX2_INLINE __m256i tail_mask(size_t rem) {
   alignas(32) static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(m + 8 - rem));
-}
-
-// MU users x NI items, MU * NI == 8 or 12 accumulators. x[c] are item row pointers (the caller repeats
-// the last valid row for a partial block and discards those results).
-template <int MU, int NI>
-RS_AVX2_INLINE void micro(const float* u, size_t d, const float* const* x, float* res) {
-  constexpr int A = MU * NI;
-  __m256 acc[A];
-  for (int i = 0; i < A; ++i) acc[i] = _mm256_setzero_ps();
-  size_t p = 0;
-  for (; p + 8 <= d; p += 8) {
-    __m256 xv[NI];
-    for (int c = 0; c < NI; ++c) xv[c] = _mm256_loadu_ps(x[c] + p);
-    for (int r = 0; r < MU; ++r) {
-      __m256 uv = _mm256_loadu_ps(u + r * d + p);
-      for (int c = 0; c < NI; ++c) acc[r * NI + c] = _mm256_fmadd_ps(uv, xv[c], acc[r * NI + c]);
-    }
-  }
-  if (p < d) {
-    __m256i m = tail_mask(d - p);
-    __m256 xv[NI];
-    for (int c = 0; c < NI; ++c) xv[c] = _mm256_maskload_ps(x[c] + p, m);
-    for (int r = 0; r < MU; ++r) {
-      __m256 uv = _mm256_maskload_ps(u + r * d + p, m);
-      for (int c = 0; c < NI; ++c) acc[r * NI + c] = _mm256_fmadd_ps(uv, xv[c], acc[r * NI + c]);
-    }
-  }
-  _mm256_storeu_ps(res, reduce8(acc));
-  if (A == 12) _mm_storeu_ps(res + 8, reduce4(acc + 8));
-}
-
-// Scores nu (== MU) users against ni items, NI items at a time.
-template <int MU, int NI>
-RS_AVX2_INLINE void block(const float* users, size_t d, const float* items, size_t ni,
-                          const float* bias, float* out, size_t ldo) {
-  alignas(32) float res[12];
-  const float* x[NI];
-  for (size_t j = 0; j < ni; j += NI) {
-    size_t valid = ni - j < static_cast<size_t>(NI) ? ni - j : static_cast<size_t>(NI);
-    for (int c = 0; c < NI; ++c) {
-      size_t jj = j + (static_cast<size_t>(c) < valid ? static_cast<size_t>(c) : valid - 1);
-      x[c] = items + jj * d;
-    }
-    if (MU == 1) {
-      // One user: the scan is bound by memory. Ask for the rows two blocks ahead now, so the
-      // next loads find them on their way.
-      const char* base = reinterpret_cast<const char*>(items);
-      const size_t end = ni * d * sizeof(float);
-      for (size_t off = (j + 2 * NI) * d * sizeof(float), stop = off + NI * d * sizeof(float); off < stop && off < end;
-           off += 64) {
-        _mm_prefetch(base + off, _MM_HINT_T0);
-      }
-    }
-    micro<MU, NI>(users, d, x, res);
-    if (bias) {
-      for (int r = 0; r < MU; ++r) {
-        for (int c = 0; c < NI; ++c) res[r * NI + c] += bias[j + (static_cast<size_t>(c) < valid ? c : 0)];
-      }
-    }
-    if (valid == static_cast<size_t>(NI)) {
-      for (int r = 0; r < MU; ++r) std::memcpy(out + r * ldo + j, res + r * NI, NI * sizeof(float));
-    } else {
-      for (int r = 0; r < MU; ++r) std::memcpy(out + r * ldo + j, res + r * NI, valid * sizeof(float));
-    }
-  }
-}
-
-RS_AVX2 void score_block_avx2(const float* users, size_t nu, size_t d, const float* items,
-                              size_t ni, const float* bias, float* out, size_t ldo) {
-  switch (nu) {
-    case 4:
-      block<4, 3>(users, d, items, ni, bias, out, ldo);
-      break;
-    case 3:
-      block<2, 4>(users, d, items, ni, bias, out, ldo);
-      block<1, 8>(users + 2 * d, d, items, ni, bias, out + 2 * ldo, ldo);
-      break;
-    case 2:
-      block<2, 4>(users, d, items, ni, bias, out, ldo);
-      break;
-    case 1:
-      block<1, 8>(users, d, items, ni, bias, out, ldo);
-      break;
-    default:
-      break;
-  }
 }
 
 RS_AVX2 size_t select_gt_avx2(const float* s, size_t n, float thr, uint32_t* idx) {
@@ -251,13 +149,13 @@ RS_AVX2 void dot_rows_bf16_avx2(const float* u, const uint16_t* h, size_t d, siz
 
 }  // namespace
 
-const Kernels kAvx2Kernels = {score_block_avx2, select_gt_avx2, sigmoid_avx2, tanh_avx2,
+const Kernels kAvx2Kernels = {gemm_f32_6x16_avx2, gemv_f32_32x8t_avx2, select_gt_avx2, sigmoid_avx2, tanh_avx2,
                               dot_rows_i8_avx2, dot_rows_bf16_avx2, Isa::kAvx2};
 
 }  // namespace recscore
 
 #else  // not x86: the table exists so that callers link; kernels_for() never returns it.
 namespace recscore {
-const Kernels kAvx2Kernels = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, Isa::kScalar};
+const Kernels kAvx2Kernels = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, Isa::kScalar};
 }
 #endif

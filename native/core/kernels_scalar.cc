@@ -1,5 +1,5 @@
-// Portable fallback. Mirrors the AVX2 kernel's arithmetic structure (8 lanes, same reduction
-// tree) without fused multiply-add; built with -ffp-contract=off so the compiler keeps it so.
+// Portable level: the contract's reference (gemm/gemm_scalar.cc) and the activations written
+// operation for operation as the vector levels compute them. Built with -ffp-contract=off.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -10,27 +10,6 @@
 namespace recscore {
 namespace {
 
-float dot_scalar(const float* u, const float* x, size_t d) {
-  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t p = 0;
-  for (; p + 8 <= d; p += 8) {
-    for (int l = 0; l < 8; ++l) lane[l] += u[p + l] * x[p + l];
-  }
-  for (int l = 0; p + l < d; ++l) lane[l] += u[p + l] * x[p + l];
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-}
-
-void score_block_scalar(const float* users, size_t nu, size_t d, const float* items, size_t ni,
-                        const float* bias, float* out, size_t ldo) {
-  for (size_t r = 0; r < nu; ++r) {
-    const float* u = users + r * d;
-    for (size_t j = 0; j < ni; ++j) {
-      float s = dot_scalar(u, items + j * d, d);
-      out[r * ldo + j] = bias ? s + bias[j] : s;
-    }
-  }
-}
-
 size_t select_gt_scalar(const float* s, size_t n, float thr, uint32_t* idx) {
   size_t c = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -40,12 +19,44 @@ size_t select_gt_scalar(const float* s, size_t n, float thr, uint32_t* idx) {
   return c;
 }
 
+// exp, sigmoid and tanh as the AVX2 kernels compute them (kernels_avx2.cc), operation for
+// operation: the same clamps, std::fma where they use FMA, the same rounded products, sums and
+// quotients. Each step is one IEEE operation, so the bits match the vector lanes exactly: the
+// activations are one formula at every level (docs/arithmetic.md).
+float exp_contract(float x) {
+  x = x < 88.3762626647949f ? x : 88.3762626647949f;  // _mm256_min_ps(x, hi)
+  x = x > -87.3365447504f ? x : -87.3365447504f;      // _mm256_max_ps(x, lo)
+  float fx = std::floor(std::fma(x, 1.44269504088896341f, 0.5f));
+  x = std::fma(-fx, 0.693359375f, x);
+  x = std::fma(-fx, -2.12194440e-4f, x);
+  float y = 1.9875691500E-4f;
+  y = std::fma(y, x, 1.3981999507E-3f);
+  y = std::fma(y, x, 8.3334519073E-3f);
+  y = std::fma(y, x, 4.1665795894E-2f);
+  y = std::fma(y, x, 1.6666665459E-1f);
+  y = std::fma(y, x, 5.0000001201E-1f);
+  y = std::fma(y, x * x, x + 1.0f);
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(fx) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+
 void sigmoid_scalar(float* v, size_t n) {
-  for (size_t i = 0; i < n; ++i) v[i] = 1.0f / (1.0f + std::exp(-v[i]));
+  for (size_t i = 0; i < n; ++i) v[i] = 1.0f / (1.0f + exp_contract(0.0f - v[i]));
 }
 
 void tanh_scalar(float* v, size_t n) {
-  for (size_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t xb;
+    std::memcpy(&xb, &v[i], sizeof xb);
+    const float e = exp_contract(std::fabs(v[i]) * -2.0f);
+    const float t = (1.0f - e) / (1.0f + e);
+    uint32_t tb;
+    std::memcpy(&tb, &t, sizeof tb);
+    tb |= xb & 0x80000000u;
+    std::memcpy(&v[i], &tb, sizeof tb);
+  }
 }
 
 void dot_rows_i8_scalar(const float* u, const int8_t* q, size_t d, size_t n, const float* scale, float* out) {
@@ -66,7 +77,7 @@ void dot_rows_bf16_scalar(const float* u, const uint16_t* h, size_t d, size_t n,
 
 }  // namespace
 
-const Kernels kScalarKernels = {score_block_scalar, select_gt_scalar, sigmoid_scalar, tanh_scalar,
+const Kernels kScalarKernels = {gemm_f32_1x1_scalar, gemv_f32_1x1_scalar, select_gt_scalar, sigmoid_scalar, tanh_scalar,
                                 dot_rows_i8_scalar, dot_rows_bf16_scalar, Isa::kScalar};
 
 }  // namespace recscore

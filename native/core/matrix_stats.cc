@@ -1,10 +1,8 @@
 #include "matrix_stats.h"
 
-#include <cmath>
-
 namespace recscore {
 
-MatrixStats matrix_stats(const float* data, size_t rows, size_t d) {
+MatrixStats matrix_stats(const float* data, size_t rows, size_t d, double norm_limit) {
   MatrixStats st;
   double max_sq = 0;
   for (size_t i = 0; i < rows; ++i) {
@@ -26,6 +24,10 @@ MatrixStats matrix_stats(const float* data, size_t rows, size_t d) {
       }
     }
     if (sq > max_sq) max_sq = sq;
+    if (st.first_row_above < 0 && std::sqrt(sq) > norm_limit) {
+      st.first_row_above = static_cast<int64_t>(i);
+      st.row_norm_above = std::sqrt(sq);
+    }
   }
   st.max_row_norm = std::sqrt(max_sq);
   return st;

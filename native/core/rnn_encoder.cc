@@ -36,14 +36,16 @@ struct Scratch {
 };
 
 // One recurrent step of rows [0, a) of a layer direction, for this member's units [u0, u1).
-// xs[i]: row i's input pre-activations (G*H, ONNX gate order, biases included); h: current
-// states (a x H, read whole), h_next: written for own units; c: cell states, own units updated
-// in place; rec: a x G*H scratch shared by the team (own columns written). GRU with
-// linear_before_reset = 0 needs (r ⊙ h) of every unit: `shared` (a x H) carries it between two
-// barriers.
+// xs[i]: row i's input-part chains (G*H, ONNX gate order, no bias: the contract's partial
+// values); h: current states (a x H, read whole), h_next: written for own units; c: cell states,
+// own units updated in place; rec: a x G*H scratch shared by the team (own columns written).
+// Each gate's pre-activation continues its input-part chain over the recurrent part, then adds
+// the summed biases (docs/arithmetic.md); GRU with linear_before_reset keeps the formula's two
+// sums. GRU with linear_before_reset = 0 needs (r ⊙ h) of every unit: `shared` (a x H) carries it
+// between two barriers.
 void layer_step(const Kernels& k, const RnnLayer& L, const RnnDirection& d, const float* const* xs,
                 size_t a, const float* h, float* h_next, float* c, float* rec, float* shared,
-                const Par& p, Scratch& s) {
+                const Par& p, Scratch& s, PackCache* packs) {
   const size_t H = L.hidden, gh = L.gates() * H;
   const size_t u0 = p.lo(H), u1 = p.hi(H), nu = u1 - u0;
   if (nu == 0 || a == 0) {
@@ -51,10 +53,21 @@ void layer_step(const Kernels& k, const RnnLayer& L, const RnnDirection& d, cons
     return;
   }
   const size_t G = L.gates();
-  const bool gru_split = L.kind == CellKind::kGru && !L.linear_before_reset;
-  for (size_t g = 0; g < G; ++g) {
-    if (gru_split && g == 2) break;  // the h gate waits for r ⊙ h
-    gemm_abt(k, h, a, H, d.r.data() + (g * H + u0) * H, nu, nullptr, rec + g * H + u0, gh);
+  const bool gru = L.kind == CellKind::kGru;
+  const bool gru_split = gru && !L.linear_before_reset;
+  // The own columns of every gate start as the input part; the recurrent chain continues them.
+  for (size_t i = 0; i < a; ++i) {
+    for (size_t g = 0; g < G; ++g) std::memcpy(rec + i * gh + g * H + u0, xs[i] + g * H + u0, nu * sizeof(float));
+  }
+  auto continue_gate = [&](size_t g, const float* src) {
+    gemm_abt(k, src, a, H, d.r.data() + (g * H + u0) * H, nu, d.bias_x.data() + g * H + u0, rec + g * H + u0, gh, packs,
+             rec + g * H + u0, gh);
+  };
+  for (size_t g = 0; g < (gru ? 2 : G); ++g) continue_gate(g, h);
+  if (gru && L.linear_before_reset) {
+    // n = tanh((Wn x + Wbn) + r ⊙ (Rn h + Rbn)): the recurrent sum is its own chain.
+    s.tmp.resize(a * nu);
+    gemm_abt(k, h, a, H, d.r.data() + (2 * H + u0) * H, nu, d.rbh.data() + u0, s.tmp.data(), nu, packs);
   }
   s.gates.resize(4 * nu);
   const float clip = L.clip;
@@ -65,12 +78,9 @@ void layer_step(const Kernels& k, const RnnLayer& L, const RnnDirection& d, cons
     float* gf = gi + 2 * nu;
     float* gc = gi + 3 * nu;
     for (size_t i = 0; i < a; ++i) {
-      const float* x = xs[i];
       const float* r = rec + i * gh;
       float* ci = c + i * H + u0;
-      for (size_t g = 0; g < 4; ++g) {
-        for (size_t q = 0; q < nu; ++q) gi[g * nu + q] = x[g * H + u0 + q] + r[g * H + u0 + q];
-      }
+      for (size_t g = 0; g < 4; ++g) std::memcpy(gi + g * nu, r + g * H + u0, nu * sizeof(float));
       if (P) {
         for (size_t q = 0; q < nu; ++q) {
           gi[q] += P[u0 + q] * ci[q];
@@ -106,36 +116,35 @@ void layer_step(const Kernels& k, const RnnLayer& L, const RnnDirection& d, cons
     }
     return;
   }
-  // GRU, gates z, r, h.
-  s.tmp.resize(a * 2 * nu);
-  float* zr = s.tmp.data();  // per row: z (nu), r (nu)
+  // GRU, gates z, r, h: z and r in place in rec.
   for (size_t i = 0; i < a; ++i) {
-    const float* x = xs[i];
-    const float* r = rec + i * gh;
-    float* zi = zr + i * 2 * nu;
+    float* zi = rec + i * gh + u0;
+    float* ri = rec + i * gh + H + u0;
     for (size_t q = 0; q < nu; ++q) {
-      zi[q] = clampf(x[u0 + q] + r[u0 + q], clip);
-      zi[nu + q] = clampf(x[H + u0 + q] + r[H + u0 + q], clip);
+      zi[q] = clampf(zi[q], clip);
+      ri[q] = clampf(ri[q], clip);
     }
-    k.sigmoid(zi, 2 * nu);
+    k.sigmoid(zi, nu);
+    k.sigmoid(ri, nu);
   }
   if (gru_split) {
     for (size_t i = 0; i < a; ++i) {
-      for (size_t q = 0; q < nu; ++q) shared[i * H + u0 + q] = zr[i * 2 * nu + nu + q] * h[i * H + u0 + q];
+      const float* ri = rec + i * gh + H + u0;
+      for (size_t q = 0; q < nu; ++q) shared[i * H + u0 + q] = ri[q] * h[i * H + u0 + q];
     }
     p.sync();  // every unit's r ⊙ h is needed below
-    gemm_abt(k, shared, a, H, d.r.data() + (2 * H + u0) * H, nu, nullptr, rec + 2 * H + u0, gh);
+    continue_gate(2, shared);
   }
   float* n = s.gates.data();
   for (size_t i = 0; i < a; ++i) {
-    const float* z = zr + i * 2 * nu;
-    const float* rg = z + nu;
-    const float* x = xs[i] + 2 * H + u0;
-    const float* rh = rec + i * gh + 2 * H + u0;
+    const float* z = rec + i * gh + u0;
+    const float* rg = rec + i * gh + H + u0;
+    const float* pre = rec + i * gh + 2 * H + u0;
     if (L.linear_before_reset) {
-      for (size_t q = 0; q < nu; ++q) n[q] = clampf(x[q] + rg[q] * (rh[q] + d.rbh[u0 + q]), clip);
+      const float* rh = s.tmp.data() + i * nu;
+      for (size_t q = 0; q < nu; ++q) n[q] = clampf((pre[q] + d.bias_x[2 * H + u0 + q]) + rg[q] * rh[q], clip);
     } else {
-      for (size_t q = 0; q < nu; ++q) n[q] = clampf(x[q] + rh[q], clip);
+      for (size_t q = 0; q < nu; ++q) n[q] = clampf(pre[q], clip);
     }
     k.tanh(n, nu);
     const float* hi = h + i * H + u0;
@@ -161,7 +170,7 @@ void apply_head(const EncoderModel& m, const Kernels& k, std::vector<float>& fea
     switch (op.kind) {
       case HeadOp::kDense:
         next.assign(n * op.out, 0.f);
-        gemm_abt(k, feat.data(), n, w, op.w.data(), op.out, op.b.data(), next.data(), op.out);
+        gemm_abt(k, feat.data(), n, w, op.w.data(), op.out, op.b.data(), next.data(), op.out, m.packs.get());
         feat.swap(next);
         w = op.out;
         break;
@@ -265,12 +274,12 @@ class ChunkEncoder {
           if (p.nt > 1 && total_ < 64 * p.nt) {
             for (size_t g = 0; g < L.gates(); ++g) {
               gemm_abt(k_, x_in, total_, L.input, d.w.data() + (g * H + u0) * L.input, u1 - u0,
-                       d.bias_x.data() + g * H + u0, xp_.data() + g * H + u0, gh);
+                       nullptr, xp_.data() + g * H + u0, gh, m_.packs.get());
             }
           } else {
             const size_t r0 = p.lo(total_), r1 = p.hi(total_);
-            gemm_abt(k_, x_in + r0 * L.input, r1 - r0, L.input, d.w.data(), gh, d.bias_x.data(),
-                     xp_.data() + r0 * gh, gh);
+            gemm_abt(k_, x_in + r0 * L.input, r1 - r0, L.input, d.w.data(), gh, nullptr, xp_.data() + r0 * gh, gh,
+                     m_.packs.get());
           }
         }
         for (size_t i = 0; i < n; ++i) {
@@ -289,7 +298,7 @@ class ChunkEncoder {
             xs[i] = table ? d.table.data() + static_cast<size_t>(ids_[t]) * gh : xp_.data() + t * gh;
           }
           layer_step(k_, L, d, xs.data(), a, h_[cur].data(), h_[1 - cur].data(), c_.data(), rec_.data(),
-                     shared_.data(), p, s);
+                     shared_.data(), p, s, m_.packs.get());
           const float* hn = h_[1 - cur].data();
           for (size_t i = 0; i < a; ++i) {
             const size_t pos = back ? len_[i] - 1 - st : st;
@@ -423,13 +432,14 @@ void rnn_step(const EncoderModel& m, Isa isa, float* state, const int32_t* ids, 
         // Own units' columns of every gate: no other member reads them.
         const float* x_in = l == 0 ? gathered.data() : below.data();
         for (size_t g = 0; g < L.gates(); ++g) {
-          gemm_abt(k, x_in, b, L.input, d.w.data() + (g * Hl + u0) * L.input, u1 - u0, d.bias_x.data() + g * Hl + u0,
-                   xp.data() + g * Hl + u0, gh);
+          gemm_abt(k, x_in, b, L.input, d.w.data() + (g * Hl + u0) * L.input, u1 - u0, nullptr, xp.data() + g * Hl + u0,
+                   gh, m.packs.get());
         }
         for (size_t u = 0; u < b; ++u) xs[u] = xp.data() + u * gh;
       }
       p.sync();  // every member's share of h is loaded
-      layer_step(k, L, d, xs.data(), b, h[0].data(), h[1].data(), c.data(), rec.data(), shared.data(), p, s);
+      layer_step(k, L, d, xs.data(), b, h[0].data(), h[1].data(), c.data(), rec.data(), shared.data(), p, s,
+                 m.packs.get());
       for (size_t u = 0; u < b; ++u) {
         std::memcpy(state + u * ss + off + u0, h[1].data() + u * Hl + u0, (u1 - u0) * sizeof(float));
         if (lstm) std::memcpy(state + u * ss + off + Hl + u0, c.data() + u * Hl + u0, (u1 - u0) * sizeof(float));

@@ -83,7 +83,8 @@ bool EncoderModel::fold_first_layer(size_t max_bytes) {
   const Kernels& k = kernels_for(best_isa());
   for (RnnDirection& d : L.dirs) {
     d.table.assign(vocab * gh, 0.f);
-    gemm_abt(k, embedding.data(), vocab, emb_dim, d.w.data(), gh, d.bias_x.data(), d.table.data(), gh);
+    // The input-part chains only: the bias is added after the recurrent part (docs/arithmetic.md).
+    gemm_abt(k, embedding.data(), vocab, emb_dim, d.w.data(), gh, nullptr, d.table.data(), gh);
   }
   std::vector<float>().swap(embedding);
   return true;

@@ -3,7 +3,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
+
+#include "gemm.h"
 
 namespace recscore {
 
@@ -13,10 +16,11 @@ enum class CellKind { kLstm, kGru };
 struct RnnDirection {
   std::vector<float> w;       // G*H x input
   std::vector<float> r;       // G*H x H
-  std::vector<float> bias_x;  // G*H, added to the input projection (LSTM: Wb+Rb; GRU: see below)
+  std::vector<float> bias_x;  // G*H, added after a gate's chain (LSTM: Wb+Rb; GRU: see below)
   std::vector<float> rbh;     // GRU with linear_before_reset: Rb of the h gate (H), else empty
   std::vector<float> peep;    // LSTM peepholes P (3H: i, o, f), or empty
-  // Layer 0 only, when folded: vocab x G*H = embedding · wᵀ + bias_x (one lookup per event).
+  // Layer 0 only, when folded: vocab x G*H = embedding · wᵀ, the input-part chains (one lookup
+  // per event; the bias comes after the recurrent part).
   std::vector<float> table;
 };
 
@@ -58,6 +62,18 @@ struct EncoderModel {
   std::vector<RnnLayer> layers;
   std::vector<OutputSegment> output;
   std::vector<HeadOp> head;
+  // Packed panels of the weights, made on first use (gemm.h). A copy of the model starts with an
+  // empty cache of its own: entries are keyed by the addresses of this model's weights.
+  struct Packs {
+    Packs() = default;
+    Packs(const Packs&) : cache(std::make_unique<PackCache>()) {}
+    Packs& operator=(const Packs&) {
+      cache = std::make_unique<PackCache>();
+      return *this;
+    }
+    PackCache* get() const { return cache.get(); }
+    std::unique_ptr<PackCache> cache = std::make_unique<PackCache>();
+  } packs;
 
   // [sync] Throws InvalidArgument naming the first inconsistency.
   void validate() const;

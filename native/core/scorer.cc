@@ -7,19 +7,21 @@
 #include <exception>
 
 #include "errors.h"
+#include "gemm/contract.h"
+#include "gemm/pack.h"
 #include "kernels.h"
 #include "topk.h"
 
 namespace recscore {
 namespace {
 
-constexpr size_t kUserGroup = 4;       // users per micro-kernel call
-constexpr size_t kTileBytes = 128 << 10;  // item tile kept in L2 while every user passes over it
+constexpr size_t kUserGroup = 12;         // users per micro-kernel call (scores stay in L1)
+constexpr size_t kTileBytes = 128 << 10;  // item tile, packed, kept in L2 while every user passes
 
 size_t tile_items(size_t d) {
   size_t t = kTileBytes / (d * sizeof(float));
-  t = std::max<size_t>(8, std::min<size_t>(2048, t));
-  return t & ~static_cast<size_t>(7);
+  t = std::max<size_t>(kPanel, std::min<size_t>(2048, t));
+  return t & ~(kPanel - 1);
 }
 
 bool range_has_eligible(const uint64_t* bits, size_t lo, size_t hi) {
@@ -44,6 +46,7 @@ struct Worker {
   std::vector<TopK> heaps;        // b
   std::vector<size_t> kept;       // b, filled by finish()
   std::vector<float> scores;      // kUserGroup x tile
+  std::vector<float> packed;      // the tile's items in panels (gemm/contract.h)
   std::vector<uint32_t> idx;      // tile
   std::vector<size_t> excl_pos;   // b
   bool started = false;
@@ -55,6 +58,7 @@ struct Worker {
     for (size_t u = 0; u < r.b; ++u) heaps.emplace_back(r.k, arena.data() + u * cap, cap);
     const size_t tile = tile_items(r.d);
     scores.resize(kUserGroup * tile);
+    packed.resize(panel_count(tile) * panel_floats(r.d));
     idx.resize(tile);
     if (r.excl_offsets) excl_pos.resize(r.b);
     started = true;
@@ -77,11 +81,16 @@ struct Worker {
     for (size_t t0 = lo; t0 < hi; t0 += tile) {
       const size_t nt = std::min(tile, hi - t0);
       if (r.eligible && !range_has_eligible(r.eligible, t0, t0 + nt)) continue;
-      const float* items = r.items + t0 * d;
       const float* bias = r.bias ? r.bias + t0 : nullptr;
+      // One user streams the rows as they lie; several share one packing of the tile.
+      if (b > 1) pack_panels(kern->isa, r.items + t0 * d, nt, d, d, packed.data());
       for (size_t g = 0; g < b; g += kUserGroup) {
         const size_t nu = std::min(kUserGroup, b - g);
-        kern->score_block(r.users + g * d, nu, d, items, nt, bias, scores.data(), tile);
+        if (b == 1) {
+          kern->gemv_rows(r.users, r.items + t0 * d, nt, d, d, bias, scores.data());
+        } else {
+          kern->gemm_panels(r.users + g * d, d, nu, packed.data(), d, nt, nullptr, 0, bias, scores.data(), tile);
+        }
         if (r.eligible) {
           for (size_t j = 0; j < nt; ++j) {
             size_t row = t0 + j;

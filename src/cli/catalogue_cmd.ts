@@ -1,19 +1,31 @@
 /** `recscore catalogue build` and `recscore catalogue inspect`. */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 import { Catalogue, type ItemId } from '../catalogue.js';
 import { readCatalogueHeader } from '../catalogue_file.js';
 import { readNpyFloat32 } from '../npy.js';
+import { describe } from '../validate.js';
+import { outputPath, regularInput } from './paths.js';
 import { UserError } from './user_error.js';
 
-function mustExist(flag: string, path: string): void {
-  if (!existsSync(path)) throw new UserError(`${flag} ${path}: no such file`);
+/** Missing, a directory, a FIFO: one line naming the flag and the path. */
+const mustExist = regularInput;
+
+/** The lines of a text file given with `flag` (file errors name the flag and the path). */
+function textLines(flag: string, path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    // Also Node's ERR_STRING_TOO_LONG for a file beyond what one string can hold.
+    throw new UserError(`${flag} ${path}: cannot read it (${(e as Error).message})`);
+  }
+  return text.split(/\r?\n/);
 }
 
 /** Ids from a text file, one per line: all canonical integers become numbers, otherwise strings. */
-export function readIds(path: string): ItemId[] {
-  const text = readFileSync(path, 'utf8');
-  const ids = text.split(/\r?\n/);
+export function readIds(path: string, flag = '--ids'): ItemId[] {
+  const ids = textLines(flag, path);
   if (ids.length > 0 && ids[ids.length - 1] === '') ids.pop();
   const numeric = ids.every((s) => /^(0|[1-9][0-9]{0,15})$/.test(s) && Number.isSafeInteger(Number(s)));
   return numeric ? ids.map(Number) : ids;
@@ -31,6 +43,7 @@ export async function buildCatalogue(o: {
     throw new UserError(`--precision ${o.precision}: must be f32, int8 or bf16`);
   }
   mustExist('--vectors', o.vectors);
+  outputPath('--out', o.out);
   const ids = o.ids ? (mustExist('--ids', o.ids), readIds(o.ids)) : undefined;
   let bias: Float32Array | undefined;
   if (o.bias) {
@@ -42,7 +55,7 @@ export async function buildCatalogue(o: {
   let attributes: number[] | undefined;
   if (o.attributes) {
     mustExist('--attributes', o.attributes);
-    attributes = readFileSync(o.attributes, 'utf8').trim().split(/\r?\n/).map(Number);
+    attributes = readAttributes(o.attributes);
   }
   const cat = await Catalogue.fromNpy(o.vectors, { ids, bias, attributes, precision: o.precision });
   await cat.save(o.out);
@@ -74,4 +87,17 @@ export async function inspectCatalogue(path: string): Promise<Record<string, unk
     createdBy: h.createdBy,
     modified: statSync(path).mtime.toISOString(),
   };
+}
+
+/** Attribute bits from a text file, one uint32 per line. */
+function readAttributes(path: string): number[] {
+  const rows = textLines('--attributes', path);
+  while (rows.length > 0 && rows[rows.length - 1].trim() === '') rows.pop();
+  return rows.map((s, i) => {
+    const v = Number(s.trim());
+    if (!/^\s*\d+\s*$/.test(s) || v > 0xffffffff) {
+      throw new UserError(`--attributes ${path}: line ${i + 1}: ${describe(s)} is not an integer in 0..2^32-1`);
+    }
+    return v;
+  });
 }

@@ -4,10 +4,11 @@
  * sample users), then the scoring kernel at scale on a 1M-item catalogue. No network, no setup.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { Catalogue } from '../catalogue.js';
+import { defaultThreads } from '../cpu_quota.js';
 import { Encoder } from '../encoder.js';
 import { ScoringEngine } from '../engine/engine.js';
 import { native, packageRoot } from '../native.js';
@@ -39,7 +40,7 @@ export async function demo(o: { scaleItems: number; out: (s: string) => void }):
   const ex = join(packageRoot(), 'models', 'example');
   const dir = mkdtempSync(join(tmpdir(), 'recscore-demo-'));
   try {
-    say(`recscore demo — kernel ${native().bestIsa}, ${availableParallelism()} threads`);
+    say(`recscore demo — level ${native().level}, ${defaultThreads()} threads`);
     say('\n1. The example shop (models/example: 2,000 items in 20 categories, an LSTM trained on sessions)');
     let t0 = performance.now();
     const file = join(dir, 'items.rsc');

@@ -16,6 +16,10 @@
  */
 import type { Catalogue, ItemId } from '../catalogue.js';
 import type { Encoder } from '../encoder.js';
+import { InvalidArgumentError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import { type Level, resolveLevel } from '../native.js';
+import { arrayLike, atMost, describe, kOption, optionalPositiveInt, threadsOption } from '../validate.js';
 
 export interface EvalSession {
   history: ReadonlyArray<ItemId>;
@@ -88,10 +92,21 @@ export async function evaluate(o: {
   excludeHistory?: boolean;
   batchSize?: number;
   threads?: number;
+  /** CPU level of the scan (default 'auto'). */
+  isa?: 'auto' | Level;
   /** Maps a catalogue id to the model's item index (default: numeric ids are the indices). */
   toModel?: (id: ItemId) => number;
 }): Promise<EvalMetrics> {
-  const { encoder, catalogue, k } = o;
+  if (typeof o !== 'object' || o === null) throw new InvalidArgumentError(`options must be an object, got ${describe(o)}`);
+  const { encoder, catalogue } = o;
+  const it = o.sessions as { [Symbol.iterator]?: unknown; [Symbol.asyncIterator]?: unknown } | null;
+  if (typeof it !== 'object' || it === null || (typeof it[Symbol.iterator] !== 'function' && typeof it[Symbol.asyncIterator] !== 'function')) {
+    throw new InvalidArgumentError(`options.sessions must be an iterable of {history, next}, got ${describe(o.sessions)}`);
+  }
+  const k = kOption('options.k', o.k);
+  const threads = o.threads === undefined ? undefined : threadsOption('options.threads', o.threads, 1);
+  const isa = resolveLevel('options.isa', o.isa);
+  const batchSize = atMost('options.batchSize', optionalPositiveInt('options.batchSize', o.batchSize, 256), LIMITS.maxBatch);
   const excludeHistory = o.excludeHistory ?? true;
   const toModel = o.toModel ?? ((id: ItemId) => id as number);
   const ranks: Array<number | null> = [];
@@ -103,7 +118,7 @@ export async function evaluate(o: {
     if (batch.length === 0) return;
     const vectors = await encoder.encode(batch.map((s) => s.history.map(toModel)));
     const exclude = excludeHistory ? batch.map((s) => s.history.map((id) => catalogue.row(id))) : undefined;
-    const res = await catalogue.topKAsync(vectors, { k, exclude, threads: o.threads });
+    const res = await catalogue.topKAsync(vectors, { k, exclude, threads, isa });
     batch.forEach((s, u) => {
       const rows = Array.from(res.rows.subarray(u * res.k, (u + 1) * res.k)).filter((r) => r >= 0);
       const target = catalogue.row(s.next);
@@ -113,14 +128,18 @@ export async function evaluate(o: {
     });
     batch = [];
   };
+  let i = 0;
   for await (const s of o.sessions as AsyncIterable<EvalSession>) {
+    if (typeof s !== 'object' || s === null) throw new InvalidArgumentError(`sessions[${i}] must be {history, next}, got ${describe(s)}`);
+    arrayLike(`sessions[${i}].history`, s.history, 'an array of ids', LIMITS.maxHistory);
+    i++;
     for (const id of [...s.history, s.next]) {
       const r = catalogue.row(id);
       counts.set(r, (counts.get(r) ?? 0) + 1);
       total++;
     }
     batch.push(s);
-    if (batch.length >= (o.batchSize ?? 256)) await flush();
+    if (batch.length >= batchSize) await flush();
   }
   await flush();
   return {

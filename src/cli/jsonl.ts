@@ -1,40 +1,87 @@
 /** Reading JSON Lines files a line at a time, with byte offsets (for resuming and progress). */
 import { createReadStream } from 'node:fs';
 
+import { LIMITS } from '../limits.js';
+
 export interface Line {
   /** 1-based line number. */
   number: number;
+  /** The line without its newline ('' when it is too long). */
   text: string;
   /** Byte offset just past this line (its newline included). */
   end: number;
+  /** The line is longer than the limit: its bytes were skipped, not kept. */
+  tooLong?: boolean;
+  /** With tooLong: reading stopped in this line (a stream, whose line may never end). */
+  last?: boolean;
+}
+
+export interface LinesOptions {
+  /** Byte offset to start at (it must begin line `firstLine`). */
+  start?: number;
+  firstLine?: number;
+  maxLineBytes?: number;
+  /**
+   * Skip a too-long line up to its newline and read on (a regular file, which ends); otherwise
+   * stop reading at the limit (a stream such as /dev/zero may never send a newline).
+   */
+  skipLongLines?: boolean;
 }
 
 /**
  * Yields every line of a file (the last one may lack a newline), or those from byte `start`,
- * which must begin line number `firstLine`. Constant memory.
+ * which must begin line number `firstLine`. Memory is bounded by the longest line kept: a line
+ * longer than `maxLineBytes` is yielded with `tooLong` and no text.
  */
-export async function* lines(path: string, start = 0, firstLine = 1): AsyncGenerator<Line> {
-  const stream = createReadStream(path, { highWaterMark: 1 << 20, start });
-  let carry: Buffer = Buffer.alloc(0);
+export async function* lines(path: string, o: LinesOptions = {}): AsyncGenerator<Line> {
+  const start = o.start ?? 0;
+  const firstLine = o.firstLine ?? 1;
+  const maxLineBytes = o.maxLineBytes ?? LIMITS.maxLineBytes;
+  // No `start` unless resuming: a pipe or a device cannot seek. /dev/stdin is read from the
+  // process's stdin, which may be a socket that the path cannot reopen.
+  const stream =
+    path === '/dev/stdin' && start === 0
+      ? process.stdin
+      : createReadStream(path, start > 0 ? { highWaterMark: 1 << 20, start } : { highWaterMark: 1 << 20 });
+  // The current line's bytes so far, as chunks (no copying until the line is complete).
+  let parts: Buffer[] = [];
+  let partBytes = 0;
+  let skipping = false;
   let offset = start;
   let number = firstLine - 1;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    let buf = carry.length ? Buffer.concat([carry, chunk]) : chunk;
-    let start = 0;
-    for (;;) {
-      const nl = buf.indexOf(10, start);
-      if (nl < 0) break;
-      number++;
-      offset += nl + 1 - start;
-      yield { number, text: buf.toString('utf8', start, nl).replace(/\r$/, ''), end: offset };
-      start = nl + 1;
-    }
-    carry = buf.subarray(start);
-    buf = carry;
-  }
-  if (carry.length > 0) {
+  const line = (last: Buffer): Line => {
     number++;
-    offset += carry.length;
-    yield { number, text: carry.toString('utf8').replace(/\r$/, ''), end: offset };
+    offset += partBytes + last.length;
+    const tooLong = skipping || partBytes + last.length > maxLineBytes;
+    const text = tooLong ? '' : (partBytes ? Buffer.concat([...parts, last]) : last).toString('utf8').replace(/\r?\n?$/, '');
+    parts = [];
+    partBytes = 0;
+    skipping = false;
+    return tooLong ? { number, text, end: offset, tooLong } : { number, text, end: offset };
+  };
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    let pos = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, pos);
+      if (nl < 0) break;
+      yield line(chunk.subarray(pos, nl + 1));
+      pos = nl + 1;
+    }
+    const rest = chunk.subarray(pos);
+    if (rest.length > 0) {
+      partBytes += rest.length;
+      if (skipping || partBytes > maxLineBytes) {
+        if (!o.skipLongLines) {
+          // The stream is not read on: returning closes it.
+          yield { number: number + 1, text: '', end: offset, tooLong: true, last: true };
+          return;
+        }
+        skipping = true;
+        parts = [];
+      } else {
+        parts.push(rest);
+      }
+    }
   }
+  if (partBytes > 0) yield line(Buffer.alloc(0));
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * The `recscore` command line: demo, catalogue build/inspect, batch scoring, evaluation, bench.
- * User mistakes (bad flags, missing files, malformed lines) print one clear message and exit
- * with status 2; anything else is a bug and prints its stack (status 1).
+ * User mistakes (bad flags, missing or unusable files, malformed lines) and every error the
+ * library raises for its input print one clear message and exit with status 2; anything else
+ * is a bug and prints its stack (status 1).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -10,22 +11,27 @@ import { join } from 'node:path';
 
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
-import { Catalogue, type ItemId } from '../catalogue.js';
+import { Catalogue } from '../catalogue.js';
+import { defaultThreads } from '../cpu_quota.js';
 import { Encoder } from '../encoder.js';
-import { FormatError, InvalidArgumentError, ModelError, OutOfRangeError, UnsupportedModelError } from '../errors.js';
-import { packageRoot } from '../native.js';
+import { LIMITS } from '../limits.js';
+import { LEVELS, type Level, packageRoot, resolveLevel } from '../native.js';
 import { VERSION } from '../version.js';
 import { buildCatalogue, inspectCatalogue } from './catalogue_cmd.js';
 import { demo } from './demo.js';
 import { type EvalSession, evaluate } from './evaluate.js';
+import { failure } from './failure.js';
 import { lines } from './jsonl.js';
-import { modelIndices, score } from './score.js';
+import { regularInput, streamInput } from './paths.js';
+import { modelIndices, parseSession } from './records.js';
+import { score } from './score.js';
 import { UserError } from './user_error.js';
 
-function positive(name: string) {
+function positive(name: string, max: number = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
     const n = Number(v);
     if (!Number.isSafeInteger(n) || n <= 0) throw new CommanderArgError(`${name} must be a positive integer, got ${v}`);
+    if (n > max) throw new CommanderArgError(`${name} must be at most ${max}, got ${v}`);
     return n;
   };
 }
@@ -46,11 +52,28 @@ function shard(v: string): { index: number; count: number } {
   return { index, count };
 }
 
-async function loadPair(model: string, catalogue: string, threads?: number): Promise<{ encoder: Encoder; catalogue: Catalogue }> {
-  if (!existsSync(model)) throw new UserError(`--model ${model}: no such file`);
-  if (!existsSync(catalogue)) throw new UserError(`--catalogue ${catalogue}: no such file`);
+/** --isa: a CPU level this machine runs (every level gives the same results; for benchmarks and pinning). */
+function isaOption(): Option {
+  return new Option('--isa <level>', `CPU level of the kernels: ${LEVELS.join(', ')} (default: the best this CPU runs)`).argParser((v: string) => {
+    try {
+      return resolveLevel('--isa', v);
+    } catch (e) {
+      throw new CommanderArgError((e as Error).message);
+    }
+  });
+}
+
+async function loadPair(model: string, catalogue: string, threads?: number, isa?: Level): Promise<{ encoder: Encoder; catalogue: Catalogue }> {
+  regularInput('--model', model);
+  regularInput('--catalogue', catalogue);
   const cat = await Catalogue.open(catalogue);
-  const encoder = await Encoder.load(model, { threads });
+  let encoder: Encoder;
+  try {
+    encoder = await Encoder.load(model, { threads, isa });
+  } catch (e) {
+    await cat.close();
+    throw e;
+  }
   if (encoder.dim !== cat.dim) {
     throw new UserError(`the model's vectors have ${encoder.dim} dimensions but the catalogue's have ${cat.dim}: they do not belong together`);
   }
@@ -100,16 +123,17 @@ export function program(): Command {
     .requiredOption('--catalogue <items.rsc>', 'the catalogue file')
     .requiredOption('--input <users.jsonl>', 'one {"user": id, "history": [item ids…]} per line')
     .requiredOption('--out <recs.jsonl>', 'output; <out>.progress and <out>.errors.jsonl go beside it')
-    .addOption(new Option('--k <k>', 'items per user').argParser(positive('--k')).default(100))
+    .addOption(new Option('--k <k>', 'items per user').argParser(positive('--k', LIMITS.maxK)).default(100))
     .option('--exclude-history', 'do not recommend items of the history (default)', true)
     .option('--no-exclude-history', 'allow items of the history')
-    .addOption(new Option('--threads <n>', 'threads (default: all cores)').argParser(positive('--threads')))
+    .addOption(new Option('--threads <n>', 'threads (default: the CPUs this process may use)').argParser(positive('--threads', LIMITS.maxThreads)))
+    .addOption(isaOption())
     .option('--resume', 'continue a job that was stopped (from <out>.progress)', false)
     .addOption(new Option('--shard <i/n>', 'score only input lines i, i+n, i+2n, … (1-based)').argParser(shard))
     .addOption(new Option('--max-errors <n>', 'bad lines to skip (recorded in <out>.errors.jsonl) before stopping').argParser(nonNegative('--max-errors')).default(0))
-    .addOption(new Option('--batch <n>', 'users per native batch').argParser(positive('--batch')).default(256))
-    .action(async (o: { model: string; catalogue: string; input: string; out: string; k: number; excludeHistory: boolean; threads?: number; resume: boolean; shard?: { index: number; count: number }; maxErrors: number; batch: number }) => {
-      const { encoder, catalogue } = await loadPair(o.model, o.catalogue, o.threads);
+    .addOption(new Option('--batch <n>', 'users per native batch').argParser(positive('--batch', LIMITS.maxBatch)).default(256))
+    .action(async (o: { model: string; catalogue: string; input: string; out: string; k: number; excludeHistory: boolean; threads?: number; resume: boolean; shard?: { index: number; count: number }; maxErrors: number; batch: number; isa?: Level }) => {
+      const { encoder, catalogue } = await loadPair(o.model, o.catalogue, o.threads, o.isa);
       const identity = [o.model, o.catalogue].map((f) => `${f}:${statSync(f).size}:${statSync(f).mtimeMs}`).join('|');
       const r = await score({
         identity,
@@ -119,7 +143,8 @@ export function program(): Command {
         out: o.out,
         k: o.k,
         excludeHistory: o.excludeHistory,
-        threads: o.threads ?? (await import('node:os')).availableParallelism(),
+        threads: o.threads ?? defaultThreads(),
+        isa: o.isa,
         resume: o.resume,
         shard: o.shard ?? { index: 1, count: 1 },
         maxErrors: o.maxErrors,
@@ -136,34 +161,24 @@ export function program(): Command {
     .requiredOption('--model <m.onnx>', 'the ONNX session encoder')
     .requiredOption('--catalogue <items.rsc>', 'the catalogue file')
     .requiredOption('--input <sessions.jsonl>', 'one {"history": [item ids…], "next": item id} per line')
-    .addOption(new Option('--k <k>', 'cut-off').argParser(positive('--k')).default(20))
+    .addOption(new Option('--k <k>', 'cut-off').argParser(positive('--k', LIMITS.maxK)).default(20))
     .option('--no-exclude-history', 'allow the history’s items in the ranking')
-    .addOption(new Option('--threads <n>', 'threads').argParser(positive('--threads')))
+    .addOption(new Option('--threads <n>', 'threads').argParser(positive('--threads', LIMITS.maxThreads)))
+    .addOption(isaOption())
     .option('--json', 'print JSON')
-    .action(async (o: { model: string; catalogue: string; input: string; k: number; excludeHistory: boolean; threads?: number; json?: boolean }) => {
-      const { encoder, catalogue } = await loadPair(o.model, o.catalogue, o.threads);
-      if (!existsSync(o.input)) throw new UserError(`--input ${o.input}: no such file`);
+    .action(async (o: { model: string; catalogue: string; input: string; k: number; excludeHistory: boolean; threads?: number; json?: boolean; isa?: Level }) => {
+      streamInput('--input', o.input);
+      const { encoder, catalogue } = await loadPair(o.model, o.catalogue, o.threads, o.isa);
       async function* sessions(): AsyncGenerator<EvalSession> {
         for await (const line of lines(o.input)) {
+          if (line.tooLong) throw new UserError(`line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes`);
           if (line.text.trim() === '') continue;
-          let v: { history?: unknown; next?: unknown };
-          try {
-            v = JSON.parse(line.text) as typeof v;
-          } catch (e) {
-            throw new UserError(`line ${line.number}: not JSON (${(e as Error).message})`);
-          }
-          if (!Array.isArray(v.history) || !(typeof v.next === 'string' || typeof v.next === 'number')) {
-            throw new UserError(`line ${line.number}: expected {"history": [...], "next": id}`);
-          }
-          for (const [i, id] of [...v.history, v.next].entries()) {
-            const where = i < v.history.length ? `history[${i}]` : 'next';
-            if (!catalogue.has(id as never)) throw new UserError(`line ${line.number}: ${where} = ${JSON.stringify(id)} is not in the catalogue`);
-          }
-          modelIndices(v.history as ItemId[], encoder, line.number);
-          yield v as EvalSession;
+          const s = parseSession(line.text, line.number, catalogue);
+          modelIndices(s.history, encoder, line.number);
+          yield s;
         }
       }
-      const m = await evaluate({ encoder, catalogue, sessions: sessions(), k: o.k, excludeHistory: o.excludeHistory, threads: o.threads });
+      const m = await evaluate({ encoder, catalogue, sessions: sessions(), k: o.k, excludeHistory: o.excludeHistory, threads: o.threads, isa: o.isa });
       if (o.json) {
         console.log(JSON.stringify(m, null, 2));
       } else {
@@ -194,24 +209,15 @@ export function program(): Command {
   return p;
 }
 
-const USER_ERRORS = [UserError, InvalidArgumentError, OutOfRangeError, FormatError, ModelError, UnsupportedModelError];
-
 export async function main(argv: string[]): Promise<number> {
   const p = program();
   try {
     await p.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
-    const err = e as Error & { code?: string; exitCode?: number };
-    if (err.code?.startsWith('commander.')) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
-    }
-    if (USER_ERRORS.some((c) => e instanceof c) || err.code === 'ENOENT') {
-      process.stderr.write(`recscore: ${err.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`recscore: internal error: ${err.stack ?? String(e)}\n`);
-    return 1;
+    const f = failure(e);
+    if (f.text) process.stderr.write(f.text);
+    return f.status;
   }
 }
 

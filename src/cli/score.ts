@@ -4,16 +4,27 @@
  * after every batch how far input and output have got, so `--resume` continues a killed job
  * with no line lost or duplicated: the output is cut back to the last checkpoint (dropping any
  * half-written line) and the input is read on from the line after it.
+ *
+ * A bad line (unparseable, wrong types, unknown ids, or one the encoder or the scan refuses) is
+ * skipped and recorded while --max-errors allows; otherwise the job stops at that line with
+ * everything before it written, and --resume starts again at it.
  */
-import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
+import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 
 import { SingleBar } from 'cli-progress';
 
 import type { Catalogue, ItemId } from '../catalogue.js';
 import type { Encoder } from '../encoder.js';
+import { InvalidArgumentError, ModelError, OutOfRangeError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import type { Level } from '../native.js';
+import { type Checkpoint, readCheckpoint, tailCrc, writeCheckpoint } from './checkpoint.js';
 import { lines } from './jsonl.js';
+import { flagError, outputPath, streamInput } from './paths.js';
+import { modelIndices, parseUser } from './records.js';
 import { UserError } from './user_error.js';
+
+export { modelIndices } from './records.js';
 
 export interface ScoreOptions {
   encoder: Encoder;
@@ -23,6 +34,8 @@ export interface ScoreOptions {
   k: number;
   excludeHistory: boolean;
   threads: number;
+  /** CPU level of the scan (default: the best). */
+  isa?: Level;
   resume: boolean;
   shard: { index: number; count: number }; // index 1..count
   maxErrors: number;
@@ -41,72 +54,30 @@ export interface ScoreSummary {
   complete: boolean;
 }
 
-interface Checkpoint {
-  input: string;
-  identity: string;
-  excludeHistory: boolean;
-  /** CRC-32 of the (up to) 64 KiB of input just before inputBytes: the part already read must not change. */
-  inputTail: number;
-  shard: string;
-  k: number;
-  nextLine: number; // first input line not yet handled
-  inputBytes: number; // byte offset of nextLine
-  outBytes: number;
-  errorBytes: number;
-  scored: number;
-  errors: number;
-  complete: boolean;
+/** One input line of this shard: a user to score, or why the line is bad. */
+interface Entry {
+  line: number;
+  /** Byte offsets of the line (start: where a resume that stops at it begins). */
+  start: number;
+  user?: ItemId;
+  history?: ItemId[];
+  indices?: number[];
+  error?: string;
 }
 
-function parseUser(text: string, lineNo: number, catalogue: Catalogue): { user: ItemId; history: ItemId[] } {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`line ${lineNo}: not JSON (${(e as Error).message})`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UserError(`line ${lineNo}: expected an object with "user" and "history"`);
-  const o = v as { user?: unknown; history?: unknown };
-  if (!(typeof o.user === 'string' || (typeof o.user === 'number' && Number.isFinite(o.user)))) {
-    throw new UserError(`line ${lineNo}: "user" must be a string or a number`);
-  }
-  if (!Array.isArray(o.history)) throw new UserError(`line ${lineNo}: "history" must be an array of item ids`);
-  o.history.forEach((id, i) => {
-    if (!((typeof id === 'string' || typeof id === 'number') && catalogue.has(id))) {
-      throw new UserError(`line ${lineNo}: history[${i}] = ${JSON.stringify(id)} is not in the catalogue`);
-    }
-  });
-  return { user: o.user, history: o.history as ItemId[] };
-}
-
-/** Catalogue ids -> the model's item indices (numeric ids are the indices). */
-export function modelIndices(history: ItemId[], encoder: Encoder, lineNo: number): number[] {
-  return history.map((id, i) => {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || (encoder.vocab !== null && id >= encoder.vocab)) {
-      throw new UserError(`line ${lineNo}: history[${i}] = ${JSON.stringify(id)} is not an item of the model (0..${(encoder.vocab ?? 0) - 1})`);
-    }
-    return id;
-  });
-}
-
-function tailCrc(path: string, end: number): number {
-  const len = Math.min(end, 1 << 16);
-  const buf = Buffer.alloc(len);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, buf, 0, len, end - len);
-  } finally {
-    closeSync(fd);
-  }
-  return crc32(buf);
+/** Errors the library raises for what a line holds (as opposed to files, bugs, the machine). */
+function isDataError(e: unknown): e is Error {
+  return e instanceof InvalidArgumentError || e instanceof OutOfRangeError || e instanceof ModelError;
 }
 
 export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   const { encoder, catalogue } = o;
-  if (!existsSync(o.input)) throw new UserError(`--input ${o.input}: no such file`);
-  const inputSize = statSync(o.input).size;
+  const seekable = streamInput('--input', o.input);
+  outputPath('--out', o.out);
+  const inputSize = seekable ? fstatSizeOf(o.input) : 0;
   const ckPath = `${o.out}.progress`;
   const errPath = `${o.out}.errors.jsonl`;
+  outputPath('--out', errPath);
   const shardText = `${o.shard.index}/${o.shard.count}`;
   let ck: Checkpoint = {
     input: o.input,
@@ -124,13 +95,15 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
     complete: false,
   };
   if (o.resume) {
-    if (!existsSync(ckPath)) throw new UserError(`--resume: no checkpoint ${ckPath} (start without --resume)`);
-    const prev = JSON.parse(readFileSync(ckPath, 'utf8')) as Checkpoint;
+    const prev = readCheckpoint(ckPath);
     if (prev.shard !== shardText || prev.k !== o.k || prev.excludeHistory !== o.excludeHistory || prev.identity !== o.identity) {
       throw new UserError(`--resume: ${ckPath} was written for another model, catalogue, shard, k or history exclusion`);
     }
+    if (!seekable && prev.inputBytes > 0 && !prev.complete) {
+      throw new UserError(`--resume: --input ${o.input} is not a regular file (a pipe or a device), so it cannot be read on from line ${prev.nextLine}`);
+    }
     // Lines from nextLine on may have been fixed; the lines already scored must be the same.
-    if (prev.inputBytes > inputSize || tailCrc(o.input, prev.inputBytes) !== prev.inputTail) {
+    if (seekable && (prev.inputBytes > inputSize || tailCrc(o.input, prev.inputBytes) !== prev.inputTail)) {
       throw new UserError(`--resume: the input's first ${prev.nextLine - 1} lines changed since ${ckPath} was written`);
     }
     ck = prev;
@@ -140,8 +113,19 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   }
   // Open the outputs and cut them back to the checkpoint: no half-written line survives.
   if (o.resume && !existsSync(o.out)) throw new UserError(`--resume: ${o.out} is missing`);
-  const out = openSync(o.out, o.resume ? 'r+' : 'w');
-  const errs = openSync(errPath, o.resume && existsSync(errPath) ? 'r+' : 'w');
+  let out: number;
+  try {
+    out = openSync(o.out, o.resume ? 'r+' : 'w');
+  } catch (e) {
+    throw flagError('--out', o.out, e);
+  }
+  let errs: number;
+  try {
+    errs = openSync(errPath, o.resume && existsSync(errPath) ? 'r+' : 'w');
+  } catch (e) {
+    closeSync(out);
+    throw flagError('--out', errPath, e);
+  }
   if (fstatSync(out).size < ck.outBytes || fstatSync(errs).size < ck.errorBytes) {
     closeSync(out);
     closeSync(errs);
@@ -158,13 +142,11 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
     // that could be lost (even to a power cut).
     fdatasyncSync(out);
     fdatasyncSync(errs);
-    const tmp = `${ckPath}.tmp`;
-    writeFileSync(tmp, JSON.stringify(ck));
-    renameSync(tmp, ckPath);
+    writeCheckpoint(ckPath, ck);
   };
 
   const tty = !!o.progress.isTTY;
-  const bar = tty ? new SingleBar({ format: 'scoring |{bar}| {percentage}% | {users} users | {rate} users/s | ETA {eta_formatted}', stream: o.progress as NodeJS.WriteStream }) : null;
+  const bar = tty && seekable ? new SingleBar({ format: 'scoring |{bar}| {percentage}% | {users} users | {rate} users/s | ETA {eta_formatted}', stream: o.progress as NodeJS.WriteStream }) : null;
   bar?.start(inputSize, ck.inputBytes, { users: ck.scored, rate: 0 });
   const t0 = performance.now();
   let lastReport = t0;
@@ -174,76 +156,127 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
     if (bar) bar.update(bytes, { users: ck.scored, rate });
     else if (performance.now() - lastReport > 5000) {
       lastReport = performance.now();
-      o.progress.write(`scored ${ck.scored} users (${rate} users/s), ${((100 * bytes) / Math.max(1, inputSize)).toFixed(1)}% of the input\n`);
+      const share = seekable ? `, ${((100 * bytes) / Math.max(1, inputSize)).toFixed(1)}% of the input` : '';
+      o.progress.write(`scored ${ck.scored} users (${rate} users/s)${share}\n`);
     }
   };
 
-  let batch: Array<{ user: ItemId; history: ItemId[]; indices: number[] }> = [];
+  /** Top-k lines for users; throws what the encoder or the scan throws. */
+  const scoreUsers = async (users: Entry[]): Promise<string[]> => {
+    const vectors = await encoder.encode(users.map((b) => b.indices as number[]));
+    const exclude = o.excludeHistory ? users.map((b) => (b.history as ItemId[]).map((id) => catalogue.row(id))) : undefined;
+    const res = await catalogue.topKAsync(vectors, { k: o.k, exclude, threads: o.threads, isa: o.isa });
+    return users.map((b, u) => {
+      const items: ItemId[] = [];
+      const scores: number[] = [];
+      for (let i = 0; i < res.k; i++) {
+        const row = res.rows[u * res.k + i];
+        if (row < 0) break;
+        items.push(catalogue.id(row));
+        scores.push(res.scores[u * res.k + i]);
+      }
+      return `${JSON.stringify({ user: b.user, items, scores })}\n`;
+    });
+  };
+
+  /** Scores the users of `entries`; a batch the library refuses is retried user by user, so each bad line is found. */
+  const scoreEntries = async (entries: Entry[]): Promise<Map<Entry, string>> => {
+    const users = entries.filter((b) => b.error === undefined);
+    const text = new Map<Entry, string>();
+    if (users.length === 0) return text;
+    try {
+      (await scoreUsers(users)).forEach((t, u) => text.set(users[u], t));
+    } catch (e) {
+      if (!isDataError(e)) throw e;
+      for (const b of users) {
+        try {
+          text.set(b, (await scoreUsers([b]))[0]);
+        } catch (e1) {
+          if (!isDataError(e1)) throw e1;
+          b.error = `line ${b.line}: ${e1.message.replace(/^histories\[0\]/, 'history')}`;
+        }
+      }
+    }
+    return text;
+  };
+
+  let batch: Entry[] = [];
   let pendingLine = ck.nextLine;
   let pendingBytes = ck.inputBytes;
 
-  const flush = async (): Promise<void> => {
-    if (batch.length > 0) {
-      const vectors = await encoder.encode(batch.map((b) => b.indices));
-      const exclude = o.excludeHistory ? batch.map((b) => b.history.map((id) => catalogue.row(id))) : undefined;
-      const res = await catalogue.topKAsync(vectors, { k: o.k, exclude, threads: o.threads });
-      let text = '';
-      batch.forEach((b, u) => {
-        const items: ItemId[] = [];
-        const scores: number[] = [];
-        for (let i = 0; i < res.k; i++) {
-          const row = res.rows[u * res.k + i];
-          if (row < 0) break;
-          items.push(catalogue.id(row));
-          scores.push(res.scores[u * res.k + i]);
+  /** Writes the batch up to its first bad line beyond --max-errors (returned), then checkpoints. */
+  const flush = async (): Promise<UserError | null> => {
+    const text = await scoreEntries(batch);
+    let outText = '';
+    let errText = '';
+    let stop: Entry | null = null;
+    for (const b of batch) {
+      if (b.error !== undefined) {
+        if (ck.errors >= o.maxErrors) {
+          stop = b;
+          break;
         }
-        text += `${JSON.stringify({ user: b.user, items, scores })}\n`;
-      });
-      outPos += writeSync(out, text, outPos);
-      ck.scored += batch.length;
-      scoredNow += batch.length;
-      batch = [];
+        ck.errors++;
+        errText += `${JSON.stringify({ line: b.line, error: b.error })}\n`;
+      } else {
+        outText += text.get(b);
+        ck.scored++;
+        scoredNow++;
+      }
     }
-    ck.nextLine = pendingLine;
-    ck.inputBytes = pendingBytes;
-    ck.inputTail = tailCrc(o.input, pendingBytes);
+    if (outText) outPos += writeSync(out, outText, outPos);
+    if (errText) errPos += writeSync(errs, errText, errPos);
+    // Stopped: everything before the bad line is written; resume starts at it.
+    ck.nextLine = stop ? stop.line : pendingLine;
+    ck.inputBytes = stop ? stop.start : pendingBytes;
+    ck.inputTail = seekable ? tailCrc(o.input, ck.inputBytes) : 0;
     ck.outBytes = outPos;
     ck.errorBytes = errPos;
     saveCheckpoint();
+    batch = [];
+    return stop ? new UserError(stop.error as string) : null;
   };
 
   let skipped = 0;
   let stopError: UserError | null = null;
   try {
-    for await (const line of lines(o.input, ck.inputBytes, ck.nextLine)) {
+    let start = ck.inputBytes;
+    let badInBatch = 0;
+    for await (const line of lines(o.input, { start: ck.inputBytes, firstLine: ck.nextLine, skipLongLines: seekable })) {
+      if (line.last) {
+        // A stream's line that does not end within the limit: nothing after it can be read.
+        stopError = (await flush()) ?? new UserError(`line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes (--input is a stream, which cannot be read past it)`);
+        break;
+      }
       const mine = (line.number - 1) % o.shard.count === o.shard.index - 1;
-      if (mine && line.text.trim() !== '') {
+      if (mine && (line.tooLong || line.text.trim() !== '')) {
+        const entry: Entry = { line: line.number, start };
         try {
+          if (line.tooLong) throw new UserError(`line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes`);
           const u = parseUser(line.text, line.number, catalogue);
-          batch.push({ ...u, indices: modelIndices(u.history, encoder, line.number) });
+          Object.assign(entry, u, { indices: modelIndices(u.history, encoder, line.number) });
         } catch (e) {
           if (!(e instanceof UserError)) throw e;
-          if (ck.errors >= o.maxErrors) {
-            // Stop here: everything before this line is written; resume starts at it.
-            await flush();
-            stopError = e;
-            break;
-          }
-          ck.errors++;
-          errPos += writeSync(errs, `${JSON.stringify({ line: line.number, error: e.message })}\n`, errPos);
+          entry.error = e.message;
+          badInBatch++;
         }
+        batch.push(entry);
       } else if (!mine) {
         skipped++;
       }
       pendingLine = line.number + 1;
       pendingBytes = line.end;
-      if (batch.length >= o.batch) {
-        await flush();
+      start = line.end;
+      // Flush when the batch is full, or at once when a bad line is beyond what --max-errors allows.
+      if (batch.length >= o.batch || ck.errors + badInBatch > o.maxErrors) {
+        badInBatch = 0;
+        stopError = await flush();
+        if (stopError) break;
         report(line.end);
       }
     }
+    if (!stopError) stopError = await flush();
     if (!stopError) {
-      await flush();
       ck.complete = true;
       saveCheckpoint();
       bar?.update(inputSize, { users: ck.scored });
@@ -257,4 +290,13 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
     throw new UserError(`${stopError.message}\n(${ck.scored} users scored before it are in ${o.out}; fix the line and run again with --resume, or allow bad lines with --max-errors N)`);
   }
   return { scored: ck.scored, skipped, errors: ck.errors, resumedFrom, complete: true };
+}
+
+function fstatSizeOf(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    return fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -9,6 +9,8 @@ import { pack, unpack } from 'msgpackr';
 
 import { writeAtomically } from '../atomic_file.js';
 import type { ItemId } from '../catalogue.js';
+import { FileError } from '../errors.js';
+import { fileError, regularFile } from '../file_check.js';
 
 export interface Session {
   /** Recurrent state (1 × stateSize) for incremental models, else null. */
@@ -104,21 +106,29 @@ export class SessionStore {
   async snapshot(path: string, model: string, stateSize: number): Promise<void> {
     const entries = [...this.#map].map(([u, s]) => [u, s.state ? new Uint8Array(s.state.buffer, s.state.byteOffset, s.state.byteLength) : null, s.history, s.lastSeen]);
     const bytes = pack({ format: FORMAT, version: VERSION, model, stateSize, entries });
-    await writeAtomically(path, async (fh) => {
-      await fh.write(bytes);
-    });
+    try {
+      await writeAtomically(path, async (fh) => {
+        await fh.write(bytes);
+      });
+    } catch (e) {
+      throw fileError(path, e);
+    }
   }
 
   /**
-   * Loads a snapshot written for the same model. Returns why nothing was restored (a missing
-   * file, another model, a corrupt file), or null when sessions were restored.
+   * Loads a snapshot written for the same model. Returns why nothing was restored (no file yet,
+   * another model, a corrupt file), or null when sessions were restored. A path that exists but
+   * cannot be read, or is not a regular file (a directory, a FIFO), rejects with FileError.
    */
   async restore(path: string, model: string, stateSize: number): Promise<string | null> {
     let raw: Buffer;
     try {
+      await regularFile(path);
       raw = await readFile(path);
     } catch (e) {
-      return `no snapshot at ${path} (${(e as NodeJS.ErrnoException).code ?? 'unreadable'})`;
+      const err = fileError(path, e);
+      if (err instanceof FileError && err.syscallCode === 'ENOENT') return `no snapshot at ${path} (ENOENT)`;
+      throw err;
     }
     let d: { format?: string; version?: number; model?: string; stateSize?: number; entries?: unknown[] };
     try {
@@ -129,16 +139,35 @@ export class SessionStore {
     if (d.format !== FORMAT || d.version !== VERSION || !Array.isArray(d.entries)) return `${path} is not a session snapshot`;
     // A state only means something to the model that made it: another model starts afresh.
     if (d.model !== model || d.stateSize !== stateSize) return `snapshot ${path} was made by another model; sessions start empty`;
-    for (const e of d.entries as Array<[ItemId, Uint8Array | null, ItemId[], number]>) {
-      const [u, bytes, history, lastSeen] = e;
+    // Every entry is checked before any is kept: a corrupt file restores nothing.
+    const sessions: Array<[ItemId, Session]> = [];
+    for (const [i, e] of (d.entries as unknown[]).entries()) {
+      const why = entryProblem(e, stateSize);
+      if (why) return `snapshot ${path} is corrupt: entry ${i} ${why}`;
+      const [u, bytes, history, lastSeen] = e as [ItemId, Uint8Array | null, ItemId[], number];
       let state: Float32Array | null = null;
       if (bytes) {
-        if (bytes.byteLength !== stateSize * 4) return `snapshot ${path} is corrupt: state of user ${String(u)} has ${bytes.byteLength} bytes`;
         state = new Float32Array(stateSize);
         new Uint8Array(state.buffer).set(bytes);
       }
-      this.set(u, { state, history, lastSeen });
+      sessions.push([u, { state, history: history.slice(-this.historyLimit), lastSeen }]);
     }
+    for (const [u, s] of sessions) this.set(u, s);
     return null;
   }
+}
+
+/** What is wrong with one snapshot entry ([user, state bytes | null, history, lastSeen]), or null. */
+function entryProblem(e: unknown, stateSize: number): string | null {
+  if (!Array.isArray(e) || e.length !== 4) return 'is not [user, state, history, lastSeen]';
+  const [u, bytes, history, lastSeen] = e as unknown[];
+  if (!(typeof u === 'string' || (typeof u === 'number' && Number.isSafeInteger(u)))) return 'has a user that is not a string or a safe integer';
+  if (bytes !== null && !(bytes instanceof Uint8Array)) return 'has a state that is not bytes';
+  if (bytes instanceof Uint8Array && bytes.byteLength !== stateSize * 4) return `has a state of ${bytes.byteLength} bytes (expected ${stateSize * 4})`;
+  if (bytes === null && stateSize > 0) return 'has no state';
+  if (!Array.isArray(history) || !history.every((id) => typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)))) {
+    return 'has a history that is not an array of ids';
+  }
+  if (typeof lastSeen !== 'number' || !Number.isFinite(lastSeen)) return 'has a lastSeen that is not a number';
+  return null;
 }

@@ -6,11 +6,13 @@
 import { Catalogue, type SharedCatalogue } from '../catalogue.js';
 import { Encoder } from '../encoder.js';
 import { type ErrorShape, errorShape } from '../errors.js';
+import type { Level } from '../native.js';
 
 export interface WorkerInit {
   model: string | Uint8Array;
   catalogue: SharedCatalogue;
   backend?: 'auto' | 'native' | 'onnxruntime';
+  isa?: Level;
   testHooks?: boolean;
 }
 
@@ -37,7 +39,7 @@ let ready: Promise<{ encoder: Encoder; catalogue: Catalogue; init: WorkerInit }>
 
 async function setup(init: WorkerInit): Promise<{ encoder: Encoder; catalogue: Catalogue; init: WorkerInit }> {
   // One thread per worker: the pool is the parallelism.
-  const encoder = await Encoder.load(init.model, { backend: init.backend ?? 'auto', threads: 1 });
+  const encoder = await Encoder.load(init.model, { backend: init.backend ?? 'auto', threads: 1, isa: init.isa });
   const catalogue = await Catalogue._fromShared(init.catalogue);
   return { encoder, catalogue, init };
 }
@@ -69,7 +71,7 @@ export default async function run(task: WorkerTask): Promise<WorkerResult> {
     const vectors = await vectorsOf(encoder, task);
     const users = task.op === 'recommend' ? task.histories.length : vectors.length / encoder.dim;
     const exclude = task.exclOffsets && task.exclRows ? splitRows(task.exclOffsets, task.exclRows, users) : undefined;
-    const res = catalogue.topK(vectors, { k: task.k, exclude, allow: task.allow, filter: task.filter, threads: 1 });
+    const res = catalogue.topK(vectors, { k: task.k, exclude, allow: task.allow, filter: task.filter, threads: 1, isa: init.isa });
     return { ok: true, ...res };
   } catch (e) {
     return { ok: false, error: errorShape(e) };

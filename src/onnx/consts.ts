@@ -10,10 +10,25 @@ export function strides(dims: readonly number[]): number[] {
   return s;
 }
 
-function make(like: Tensor, dims: number[], values: ArrayLike<number>): Tensor {
+export function make(like: Tensor, dims: number[], values: ArrayLike<number>): Tensor {
   return like.dtype === 'float32'
     ? { dtype: 'float32', dims, data: Float32Array.from(values) }
     : { dtype: like.dtype, dims, data: Array.from(values) };
+}
+
+/**
+ * Plumbing tensors are small (shapes, zero states of batch × hidden). One larger than this would
+ * only exhaust memory, here or in onnxruntime (which would try to build it on every run).
+ */
+export const MAX_ELEMENTS = 1 << 24;
+
+export class TooLarge extends Error {}
+
+export function checkSize(dims: readonly number[]): void {
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new Error(`a shape [${dims.join(', ')}] with a negative or non-integer dimension`);
+  if (size(dims) > MAX_ELEMENTS) {
+    throw new TooLarge(`it computes a constant of shape [${dims.join(', ')}], more than ${MAX_ELEMENTS} elements: no encoder's plumbing is that large`);
+  }
 }
 
 export function scalarOrList(t: Tensor): number[] {
@@ -42,6 +57,7 @@ function forEachIndex(dims: readonly number[], f: (idx: number[], flat: number) 
 export function gather(data: Tensor, indices: Tensor, axis: number): Tensor {
   const ax = normAxis(axis, data.dims.length);
   const outDims = [...data.dims.slice(0, ax), ...indices.dims, ...data.dims.slice(ax + 1)];
+  checkSize(outDims);
   const ds = strides(data.dims);
   const ind = Array.from(indices.data);
   const out = new Array<number>(size(outDims));
@@ -93,6 +109,9 @@ export function sliceRange(dim: number, start: number, end: number, step: number
 export function slice(t: Tensor, starts: number[], ends: number[], axes: number[] | null, steps: number[] | null): Tensor {
   const rank = t.dims.length;
   const ax = (axes ?? starts.map((_, i) => i)).map((a) => normAxis(a, rank));
+  if (ends.length !== starts.length || ax.length !== starts.length || (steps && steps.length !== starts.length) || new Set(ax).size !== ax.length) {
+    throw new Error('Slice starts, ends, axes and steps differ in length or repeat an axis');
+  }
   const ranges = t.dims.map((d) => ({ start: 0, count: d, step: 1 }));
   ax.forEach((a, i) => {
     ranges[a] = sliceRange(t.dims[a], starts[i], ends[i], steps ? steps[i] : 1);
@@ -111,6 +130,11 @@ export function slice(t: Tensor, starts: number[], ends: number[], axes: number[
 export function concat(ts: Tensor[], axis: number): Tensor {
   const rank = ts[0].dims.length;
   const ax = normAxis(axis, rank);
+  for (const t of ts) {
+    if (t.dtype !== ts[0].dtype || t.dims.length !== rank || t.dims.some((d, a) => a !== ax && d !== ts[0].dims[a])) {
+      throw new Error(`Concat of [${ts[0].dims.join(', ')}] ${ts[0].dtype} and [${t.dims.join(', ')}] ${t.dtype} on axis ${axis}`);
+    }
+  }
   const outDims = ts[0].dims.slice();
   outDims[ax] = ts.reduce((a, t) => a + t.dims[ax], 0);
   const out = new Array<number>(size(outDims));
@@ -147,8 +171,9 @@ export function broadcast(a: Tensor, b: Tensor, f: (x: number, y: number) => num
   const bd = [...new Array<number>(rank - b.dims.length).fill(1), ...b.dims];
   const outDims = ad.map((d, i) => {
     if (d !== bd[i] && d !== 1 && bd[i] !== 1) throw new Error('shapes do not broadcast');
-    return Math.max(d, bd[i]);
+    return d === 0 || bd[i] === 0 ? 0 : Math.max(d, bd[i]);
   });
+  checkSize(outDims);
   const as = strides(ad);
   const bs = strides(bd);
   const out = new Array<number>(size(outDims));
@@ -165,6 +190,7 @@ export function broadcast(a: Tensor, b: Tensor, f: (x: number, y: number) => num
 }
 
 export function expand(t: Tensor, shape: number[]): Tensor {
+  checkSize(shape);
   const ones: Tensor = { dtype: t.dtype, dims: shape, data: new Array<number>(size(shape)).fill(0) };
   return broadcast(t, ones, (x) => x);
 }

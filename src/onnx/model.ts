@@ -1,14 +1,15 @@
 /**
  * Reading ONNX models (code generated from the ONNX schema for @bufbuild/protobuf, see
  * src/onnx/proto): the graph, its initializers as typed arrays (raw, typed fields or
- * external-data files), and attribute values.
+ * external-data files), and attribute values. The wire format is checked strictly first
+ * (wire.ts): corrupt bytes are a FormatError, never a different model.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, normalize } from 'node:path';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 import { fromBinary } from '@bufbuild/protobuf';
 
-import { ModelError } from '../errors.js';
+import { FileError, FormatError, ModelError } from '../errors.js';
 import {
   AttributeProto_AttributeType as AttrType,
   type GraphProto,
@@ -20,9 +21,11 @@ import {
   type TensorProto,
   type TensorShapeProto_Dimension,
 } from './proto/onnx_pb.js';
+import { checkTensors, externalLocation, num, size } from './tensors.js';
+import { checkWire } from './wire.js';
 
-/** An int64 field (bigint) or a plain number as a number; 0 when absent. */
-export const num = (v: number | bigint | null | undefined): number => (v === null || v === undefined ? 0 : Number(v));
+export { num, size } from './tensors.js';
+
 
 export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'other';
 
@@ -33,9 +36,6 @@ export interface Tensor {
   data: Float32Array | number[];
 }
 
-export function size(dims: readonly number[]): number {
-  return dims.reduce((a, b) => a * b, 1);
-}
 
 const ELEM: Record<number, DType> = {
   [DataType.FLOAT]: 'float32',
@@ -57,58 +57,76 @@ export function dtypeOf(elemType: number | null | undefined): DType {
 
 export interface LoadedModel {
   graph: GraphProto;
+  /** The default domain's opset, and the ONNX IR version. */
   opset: number;
+  irVersion: number;
   /** The bytes of the model, for onnxruntime (external data resolved relative to `dir`). */
   bytes: Uint8Array;
   dir: string | null;
   path: string | null;
 }
 
-/** Parses an ONNX file or buffer. Throws ModelError for anything that is not an ONNX model. */
+/**
+ * Reads a whole file that must be a regular file: opened without blocking (a FIFO would block
+ * the open), typed and sized by fstat of that descriptor, so a FIFO or a device never blocks
+ * and a file swapped meanwhile is not read. FileError naming `what`, with Node's error as `cause`.
+ */
+export function readRegularFile(path: string, what: string): Uint8Array {
+  const osError = (e: unknown): FileError => new FileError(path, `cannot read ${what}: ${(e as Error).message}`, { cause: e });
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw osError(e);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new FileError(path, `${what} is not a regular file`);
+    const out = new Uint8Array(st.size);
+    for (let off = 0; off < out.length; ) {
+      const n = readSync(fd, out, off, out.length - off, off);
+      if (n === 0) throw new FileError(path, `${what} shrank while it was read`);
+      off += n;
+    }
+    return out;
+  } catch (e) {
+    throw e instanceof FileError ? e : osError(e);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Parses an ONNX file or buffer. FileError when the file cannot be read, FormatError for bytes
+ * that are not valid protobuf of the ONNX schema (truncated, wrong wire types, invalid UTF-8),
+ * ModelError for a valid message without a graph.
+ */
 export function loadModel(source: string | Uint8Array): LoadedModel {
   const path = typeof source === 'string' ? source : null;
-  let bytes: Uint8Array;
-  if (typeof source === 'string') {
-    bytes = readFileSync(source);
-  } else {
-    bytes = source;
-  }
+  const bytes = typeof source === 'string' ? readRegularFile(source, 'the model') : source;
   const where = path ?? 'model bytes';
   let model: ModelProto;
   try {
+    checkWire(bytes, ModelProtoSchema);
     // Unknown fields (newer ONNX versions, or fields the schema copy lacks) are skipped, not kept.
     model = fromBinary(ModelProtoSchema, bytes, { readUnknownFields: false });
   } catch (e) {
-    throw new ModelError(`${where}: not an ONNX model (${(e as Error).message})`);
+    throw new FormatError(where, `not a valid ONNX protobuf: ${(e as Error).message}`, { cause: e });
   }
   if (!model.graph || model.graph.node.length === 0) {
     throw new ModelError(`${where}: not an ONNX model (no graph)`);
   }
-  const opset = Math.max(0, ...model.opsetImport.filter((o) => !o.domain).map((o) => num(o.version)));
-  return { graph: model.graph, opset, bytes, dir: path ? dirname(path) : null, path };
+  checkTensors(model.graph, path ? dirname(path) : null, where);
+  const opset = Math.max(0, ...model.opsetImport.filter((o) => !o.domain || o.domain === 'ai.onnx').map((o) => num(o.version)));
+  return { graph: model.graph, opset, irVersion: num(model.irVersion), bytes, dir: path ? dirname(path) : null, path };
 }
 
 function externalBytes(t: TensorProto, dir: string | null, where: string): Uint8Array {
-  const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
-  const location = kv.get('location');
-  if (!location) throw new ModelError(`${where}: tensor ${t.name}: external data without a location`);
-  if (!dir) throw new ModelError(`${where}: tensor ${t.name} keeps its data in ${location}; load the model from a path, not bytes`);
-  if (isAbsolute(location) || normalize(location).startsWith('..')) {
-    throw new ModelError(`${where}: tensor ${t.name}: external data location ${location} is outside the model's folder`);
-  }
-  const file = join(dir, location);
-  let data: Buffer;
-  try {
-    data = readFileSync(file);
-  } catch (e) {
-    throw new ModelError(`${where}: tensor ${t.name}: cannot read external data ${file}: ${(e as Error).message}`);
-  }
-  const offset = Number(kv.get('offset') ?? 0);
-  const length = kv.has('length') ? Number(kv.get('length')) : data.length - offset;
-  if (!(offset >= 0 && length >= 0 && offset + length <= data.length)) {
-    throw new ModelError(`${where}: tensor ${t.name}: external data ${file} is truncated`);
-  }
-  return data.subarray(offset, offset + length);
+  const { file, offset, length } = externalLocation(t, dir, where);
+  const data = readRegularFile(file, `the external data of tensor ${t.name} (${where})`);
+  const n = length ?? data.length - offset;
+  if (!(n >= 0 && offset + n <= data.length)) throw new ModelError(`${where}: tensor ${t.name}: external data ${file} is truncated`);
+  return data.subarray(offset, offset + n);
 }
 
 /** An initializer or Constant value as a Tensor. */
@@ -122,6 +140,7 @@ export function tensorOf(t: TensorProto, dir: string | null, where: string): Ten
   const bad = (): never => {
     throw new ModelError(`${where}: tensor ${t.name} holds the wrong amount of data for shape [${dims.join(', ')}]`);
   };
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new ModelError(`${where}: tensor ${t.name} has shape [${dims.join(', ')}]`);
   if (dtype === 'float32') {
     let data: Float32Array;
     if (raw) {

@@ -1,6 +1,8 @@
 // native/core tests: the fused top-k against a float64 brute force, selection and merge rules,
 // eligibility, exclusions, matrix statistics and file mapping. Built with ASan + UBSan by
 // scripts/native-tests.mjs. Prints "N passed, N failed".
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -553,6 +555,51 @@ int main() {
     CHECK(matrix_stats(m.data(), 3, 2).first_non_finite == 3);
     m[3] = -std::numeric_limits<float>::infinity();
     CHECK(matrix_stats(m.data(), 3, 2).first_non_finite == 3);
+    // A recorded max_row_norm passes exactly as computed; anything below it names the row.
+    std::vector<float> r{3, 4, 0, 1, -2, 2, 6, 8};
+    const double mx = matrix_stats(r.data(), 4, 2).max_row_norm;
+    CHECK(mx == 10.0);
+    CHECK(matrix_stats(r.data(), 4, 2, mx).first_row_above == -1);
+    auto above = matrix_stats(r.data(), 4, 2, 4.0);
+    CHECK(above.first_row_above == 0 && above.row_norm_above == 5.0);
+  });
+
+  run("check_compressed_accepts_what_compress_writes_and_names_the_row_it_refuses", [] {
+    const size_t n = 300, d = 19;
+    auto x = random_matrix(n, d, 91);
+    auto bias = random_matrix(n, 1, 92);
+    for (size_t i = 0; i < d; ++i) x[5 * d + i] = 0;  // an all-zero row
+    x[7 * d + 3] = 1e-41f;                            // a denormal
+    for (Precision p : {Precision::kInt8, Precision::kBf16}) {
+      Compressed c = compress(x.data(), n, d, bias.data(), p);
+      auto view = [&] {
+        return CompressedView{p, p == Precision::kInt8 ? static_cast<const void*>(c.q.data()) : static_cast<const void*>(c.h.data()),
+                              c.scale.empty() ? nullptr : c.scale.data(), c.err.data(), c.err_bias.data()};
+      };
+      CHECK(check_compressed(x.data(), n, d, bias.data(), view()).row == -1);
+      CHECK(check_compressed(x.data(), n, d, nullptr, view()).row == -1);
+      const float e17 = c.err[17];
+      c.err[17] = std::nextafter(e17, 0.0f);  // one float below what the row needs
+      auto f = check_compressed(x.data(), n, d, bias.data(), view());
+      CHECK(f.row == 17 && f.rule == CompressedRule::kErr && f.required == e17);
+      c.err[17] = e17;
+      c.err_bias[40] = 0;
+      f = check_compressed(x.data(), n, d, bias.data(), view());
+      CHECK(f.row == 40 && f.rule == CompressedRule::kErrBias);
+      c.err_bias[40] = 1;
+      if (p == Precision::kInt8) {
+        const float s60 = c.scale[60];
+        c.scale[60] = -1;
+        CHECK(check_compressed(x.data(), n, d, bias.data(), view()).rule == CompressedRule::kScale);
+        c.scale[60] = 4 * s60;  // the copy is then farther from the row than the row's norm
+        f = check_compressed(x.data(), n, d, bias.data(), view());
+        CHECK(f.row == 60 && f.rule == CompressedRule::kFarther);
+      } else {
+        c.h[60 * d + 2] = 0x7f80;  // +Infinity
+        f = check_compressed(x.data(), n, d, bias.data(), view());
+        CHECK(f.row == 60 && f.column == 2 && f.rule == CompressedRule::kNonFinite);
+      }
+    }
   });
 
   run("mapped_file", [] {
@@ -574,8 +621,19 @@ int main() {
       MappedFile f(path);
       CHECK(static_cast<const char*>(f.data())[0] == 'h');
     }
+    {
+      int rfd = ::open(path, O_RDONLY);
+      MappedFile f(rfd, path);  // from a descriptor the caller keeps
+      ::close(rfd);
+      CHECK(f.size() == sizeof text && static_cast<const char*>(f.data())[0] == 'h');
+    }
     unlink(path);
     CHECK(throws<SystemError>([&] { MappedFile g("/nonexistent/recscore"); }));
+    // A FIFO, a directory: refused at once (the FIFO is opened without blocking).
+    CHECK(mkfifo(path, 0600) == 0);
+    CHECK(throws<SystemError>([&] { MappedFile g(path); }));
+    unlink(path);
+    CHECK(throws<SystemError>([&] { MappedFile g("/tmp"); }));
   });
 
   run("gemm_abt_matches_float64", [] {

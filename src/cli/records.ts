@@ -1,0 +1,72 @@
+/**
+ * Parsing the lines of `score` and `eval` inputs. Anything a line can hold (null, deep nesting,
+ * wrong types, unknown ids) is a UserError that starts with `line N:`, so the job can count it
+ * against --max-errors or stop on it; messages describe values without serialising them.
+ */
+import type { Catalogue, ItemId } from '../catalogue.js';
+import type { Encoder } from '../encoder.js';
+import { LIMITS } from '../limits.js';
+import { describe } from '../validate.js';
+import { UserError } from './user_error.js';
+
+function parse(text: string, lineNo: number): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    // Also a RangeError ("Maximum call stack size exceeded") for absurd nesting on some engines.
+    throw new UserError(`line ${lineNo}: not JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** One catalogue id: a string or an integer that the catalogue holds. */
+function catalogueId(id: unknown, where: string, lineNo: number, catalogue: Catalogue): ItemId {
+  if (!(typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)))) {
+    throw new UserError(`line ${lineNo}: ${where} must be a catalogue id (a string or an integer), got ${describe(id)}`);
+  }
+  if (!catalogue.has(id)) throw new UserError(`line ${lineNo}: ${where} = ${describe(id)} is not in the catalogue`);
+  return id;
+}
+
+function history(v: unknown, lineNo: number, catalogue: Catalogue): ItemId[] {
+  if (!Array.isArray(v)) throw new UserError(`line ${lineNo}: "history" must be an array of item ids, got ${describe(v)}`);
+  if (v.length > LIMITS.maxHistory) throw new UserError(`line ${lineNo}: history.length must be at most ${LIMITS.maxHistory}, got ${v.length}`);
+  return v.map((id, i) => catalogueId(id, `history[${i}]`, lineNo, catalogue));
+}
+
+/** A `score` line: {"user": string | number, "history": [ids…]}. */
+export function parseUser(text: string, lineNo: number, catalogue: Catalogue): { user: ItemId; history: ItemId[] } {
+  const v = parse(text, lineNo);
+  if (!isObject(v)) throw new UserError(`line ${lineNo}: expected an object with "user" and "history", got ${describe(v)}`);
+  const user = v.user;
+  if (!(typeof user === 'string' || (typeof user === 'number' && Number.isFinite(user)))) {
+    throw new UserError(`line ${lineNo}: "user" must be a string or a number, got ${describe(user)}`);
+  }
+  return { user, history: history(v.history, lineNo, catalogue) };
+}
+
+/** An `eval` line: {"history": [ids…], "next": id}. */
+export function parseSession(text: string, lineNo: number, catalogue: Catalogue): { history: ItemId[]; next: ItemId } {
+  const v = parse(text, lineNo);
+  if (!isObject(v) || !Array.isArray(v.history) || !(typeof v.next === 'string' || typeof v.next === 'number')) {
+    throw new UserError(`line ${lineNo}: expected {"history": [...], "next": id}`);
+  }
+  const h = history(v.history, lineNo, catalogue);
+  return { history: h, next: catalogueId(v.next, 'next', lineNo, catalogue) };
+}
+
+/** Catalogue ids -> the model's item indices (numeric ids are the indices). */
+export function modelIndices(history: ReadonlyArray<ItemId>, encoder: Encoder, lineNo: number): number[] {
+  if (history.length === 0 && encoder.backend === 'onnxruntime') {
+    throw new UserError(`line ${lineNo}: history is empty: this model runs on onnxruntime, which cannot encode zero events`);
+  }
+  return history.map((id, i) => {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || (encoder.vocab !== null && id >= encoder.vocab)) {
+      throw new UserError(`line ${lineNo}: history[${i}] = ${describe(id)} is not an item of the model (0..${(encoder.vocab ?? 0x80000000) - 1})`);
+    }
+    return id;
+  });
+}

@@ -1,0 +1,110 @@
+/** Checking ScoringEngine.create's options, the vocabulary map and the prom-client metrics. */
+import type { ItemId } from '../catalogue.js';
+import { InvalidArgumentError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import { atMost, describe, optionalPositiveInt, optionsObject, threadsOption } from '../validate.js';
+import type { SessionOptions } from './sessions.js';
+import type { EngineOptions } from './types.js';
+
+/** The checked numbers of EngineOptions, defaults filled in. */
+export interface EngineSettings {
+  threads: number;
+  maxBatch: number;
+  maxDelayMs: number;
+  maxQueue: number;
+  sessions: (Required<SessionOptions> & { snapshot?: string }) | undefined;
+}
+
+/** setTimeout's largest delay. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
+/** Checks everything about `opts` that needs no file; throws InvalidArgumentError / OutOfRangeError. */
+export function engineSettings(opts: EngineOptions, defaultThreads: number): EngineSettings {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw new InvalidArgumentError(`options must be an object, got ${describe(opts)}`);
+  }
+  if (typeof opts.model !== 'string' && !(opts.model instanceof Uint8Array)) {
+    throw new InvalidArgumentError(`options.model must be a path or a Uint8Array, got ${describe(opts.model)}`);
+  }
+  const threads = threadsOption('options.threads', opts.threads, defaultThreads);
+  const maxBatch = atMost('options.maxBatch', optionalPositiveInt('options.maxBatch', opts.maxBatch, 64), LIMITS.maxBatch);
+  const maxQueue = optionalPositiveInt('options.maxQueue', opts.maxQueue, 10_000);
+  const d = opts.maxDelayMs;
+  if (d !== undefined && !(typeof d === 'number' && d >= 0 && Number.isFinite(d))) {
+    throw new InvalidArgumentError(`options.maxDelayMs must be a non-negative number, got ${describe(d)}`);
+  }
+  const maxDelayMs = atMost('options.maxDelayMs', d ?? 0, MAX_DELAY_MS);
+  const v = opts.vocabulary;
+  if (v !== undefined && !(Array.isArray(v) || v instanceof Map || (typeof v === 'object' && v !== null))) {
+    throw new InvalidArgumentError(`options.vocabulary must be a Map, a record or an array, got ${describe(v)}`);
+  }
+  const log = optionsObject('options.logger', opts.logger);
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    if (log[level] !== undefined && typeof log[level] !== 'function') {
+      throw new InvalidArgumentError(`options.logger.${level} must be a function, got ${describe(log[level])}`);
+    }
+  }
+  return { threads, maxBatch, maxDelayMs, maxQueue, sessions: sessionSettings(opts.sessions) };
+}
+
+function sessionSettings(o: EngineOptions['sessions']): EngineSettings['sessions'] {
+  if (o === undefined) return undefined;
+  const s = optionsObject('options.sessions', o);
+  const ttl = s.ttlMs;
+  if (ttl !== undefined && !(typeof ttl === 'number' && ttl > 0 && !Number.isNaN(ttl))) {
+    throw new InvalidArgumentError(`options.sessions.ttlMs must be a positive number, got ${describe(ttl)}`);
+  }
+  if (s.snapshot !== undefined && (typeof s.snapshot !== 'string' || s.snapshot === '')) {
+    throw new InvalidArgumentError(`options.sessions.snapshot must be a file path, got ${describe(s.snapshot)}`);
+  }
+  return {
+    maxSessions: optionalPositiveInt('options.sessions.maxSessions', s.maxSessions, 1_000_000),
+    ttlMs: ttl ?? 24 * 3600 * 1000,
+    historyLimit: atMost('options.sessions.historyLimit', optionalPositiveInt('options.sessions.historyLimit', s.historyLimit, 200), LIMITS.maxHistory),
+    snapshot: s.snapshot,
+  };
+}
+
+/** Catalogue id -> the model's item index (undefined: none), from options.vocabulary. */
+export function vocabularyOf(v: EngineOptions['vocabulary'], vocab: number | null): (id: ItemId) => number | undefined {
+  const inRange = (m: number | undefined): number | undefined =>
+    typeof m === 'number' && Number.isInteger(m) && m >= 0 && (vocab === null || m < vocab) ? m : undefined;
+  if (v === undefined) return (id) => (typeof id === 'number' ? inRange(id) : undefined);
+  if (Array.isArray(v)) {
+    const m = new Map<ItemId, number>();
+    v.forEach((id, i) => m.set(id, i));
+    return (id) => inRange(m.get(id));
+  }
+  if (v instanceof Map) return (id) => inRange(v.get(id));
+  if (typeof v === 'object' && v !== null) {
+    const rec = v as Readonly<Record<string, number>>;
+    return (id) => inRange(Object.prototype.hasOwnProperty.call(rec, String(id)) ? rec[String(id)] : undefined);
+  }
+  throw new InvalidArgumentError(`options.vocabulary must be a Map, a record or an array, got ${describe(v)}`);
+}
+
+export interface Metrics {
+  requests: { inc(labels: object, v?: number): void };
+  latency: { observe(v: number): void };
+  batch: { observe(v: number): void };
+  queue: { set(v: number): void };
+}
+
+export async function makeMetrics(registry: unknown): Promise<Metrics> {
+  type PromModule = typeof import('prom-client');
+  let prom: PromModule;
+  try {
+    const mod = (await import('prom-client')) as PromModule & { default?: PromModule };
+    prom = mod.default ?? mod;
+  } catch {
+    throw new InvalidArgumentError('options.registry needs the prom-client package installed');
+  }
+  if (!(registry instanceof prom.Registry)) throw new InvalidArgumentError('options.registry must be a prom-client Registry');
+  const registers = [registry];
+  return {
+    requests: new prom.Counter({ name: 'recscore_requests_total', help: 'Recommend requests answered', labelNames: ['outcome'], registers }),
+    latency: new prom.Histogram({ name: 'recscore_request_seconds', help: 'Recommend latency', buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2], registers }),
+    batch: new prom.Histogram({ name: 'recscore_batch_size', help: 'Requests per native batch', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers }),
+    queue: new prom.Gauge({ name: 'recscore_queue_depth', help: 'Requests waiting for a worker', registers }),
+  };
+}
