@@ -5,7 +5,7 @@
 import { buildParts, indexIds, isRowNumber } from './catalogue_build.js';
 import { writeCatalogueFile } from './catalogue_file.js';
 import { openCatalogueFile, sameVersion } from './catalogue_open.js';
-import { prepareTopK } from './catalogue_topk.js';
+import { packPanels, prepareTopK } from './catalogue_topk.js';
 import type { CatalogueOptions, FileIdentity, ItemId, NpyOptions, OpenOptions, Precision, SharedCatalogue, TopKOptions, TopKResult } from './catalogue_types.js';
 import { verifyContent } from './catalogue_verify.js';
 import { ClosedError, FormatError, InvalidArgumentError, OutOfRangeError, fromNative } from './errors.js';
@@ -31,6 +31,7 @@ export type {
 
 interface Parts {
   compressed?: CompressedParts | null;
+  panels?: Float32Array | null;
   trustedIds?: boolean;
   identity?: FileIdentity;
   /** The contents passed the deep checks (built here, or a file opened with verification). */
@@ -61,6 +62,7 @@ export class Catalogue {
   readonly #identity: FileIdentity | null;
   #verified: boolean;
   #compressed: CompressedParts | null;
+  #panels: Float32Array | null;
   #closed = false;
   #pending = new Set<Promise<unknown>>();
 
@@ -77,6 +79,7 @@ export class Catalogue {
     this.#identity = p.identity ?? null;
     this.#verified = p.verified;
     this.#compressed = p.compressed ?? null;
+    this.#panels = p.panels ?? null;
     let mb = 0;
     if (p.bias) for (let i = 0; i < p.bias.length; i++) mb = Math.max(mb, Math.abs(p.bias[i]));
     this.#maxBias = mb;
@@ -300,6 +303,7 @@ export class Catalogue {
     this.#mapping = null;
     this.#vectors = new Float32Array(0);
     this.#compressed = null;
+    this.#panels = null;
   }
 
   /** @internal The shared matrix, for handing to worker threads. */
@@ -314,11 +318,16 @@ export class Catalogue {
    */
   _share(): SharedCatalogue {
     this.#check();
-    if (this.#path && this.#mapping && this.#identity) return { path: this.#path, identity: this.#identity };
+    if (this.#path && this.#mapping && this.#identity) return { path: this.#path, identity: this.#identity, panels: this.#packed() };
     if (!(this.#vectors.buffer instanceof SharedArrayBuffer)) {
       throw new InvalidArgumentError('this catalogue cannot be shared with worker threads');
     }
-    return { parts: this.#parts() };
+    return { parts: this.#parts(), panels: this.#packed() };
+  }
+
+  #packed(): Float32Array {
+    this.#panels ??= packPanels(this.#vectors, this.#size, this.#dim);
+    return this.#panels;
   }
 
   /** The catalogue's contents (shared views, not copies). */
@@ -341,6 +350,7 @@ export class Catalogue {
       // checked again here, but the deep pass ran where the file was first opened, and the
       // identity check below makes sure this is that very file version.
       const c = await Catalogue.open(s.path, { verify: false });
+      c.#panels = s.panels ?? null;
       if (!sameVersion(c.#identity as FileIdentity, s.identity)) {
         await c.close();
         throw new FormatError(s.path, 'the catalogue file changed since it was first opened (a worker must map the same file)');
@@ -357,6 +367,7 @@ export class Catalogue {
       attributes: p.attributes,
       maxRowNorm: p.maxRowNorm,
       compressed: p.compressed,
+      panels: s.panels,
       mapping: null,
       path: null,
       trustedIds: true,
@@ -376,16 +387,9 @@ export class Catalogue {
   /** Validates everything and builds the native arguments; null for an empty batch. */
   #prepare(users: Float32Array, opts: TopKOptions): NativeTopKArgs | null {
     this.#check();
-    const state = {
-      vectors: this.#vectors,
-      size: this.#size,
-      dim: this.#dim,
-      bias: this.#bias,
-      maxBias: this.#maxBias,
-      maxRowNorm: this.#maxRowNorm,
-      attributes: this.#attributes,
-      compressed: this.#compressed,
-    };
+    const [vectors, size, dim, bias, maxBias] = [this.#vectors, this.#size, this.#dim, this.#bias, this.#maxBias];
+    const [maxRowNorm, attributes, compressed] = [this.#maxRowNorm, this.#attributes, this.#compressed];
+    const state = { vectors, size, dim, bias, maxBias, maxRowNorm, attributes, compressed, panels: () => this.#packed() };
     return prepareTopK(state, users, opts);
   }
 

@@ -11,9 +11,21 @@ import { arrayLike, batchSize, copyRows, describe, float32Array, kOption, nonFin
 /** Batches of fewer users than this scan the compact copy of a compressed catalogue. */
 const COMPRESSED_MAX_BATCH = 8;
 
+/**
+ * The rows packed in panels (native/core/gemm/contract.h) in shared memory, for the kernels: the
+ * same size as the matrix, made once per catalogue and handed to worker threads with it.
+ */
+export function packPanels(vectors: Float32Array, rows: number, d: number): Float32Array {
+  const out = new Float32Array(new SharedArrayBuffer(Math.ceil(rows / 16) * 16 * d * 4));
+  native().packPanels({ values: vectors, rows, d, out });
+  return out;
+}
+
 /** What a scan needs of a catalogue. */
 export interface ScanState {
   vectors: Float32Array;
+  /** The packed rows, made on first use (null for compressed scans, which read the compact copy). */
+  panels: () => Float32Array;
   size: number;
   dim: number;
   bias: Float32Array | null;
@@ -67,6 +79,7 @@ export function prepareTopK(c: ScanState, users: Float32Array, opts: TopKOptions
   // The compact copy pays off where the scan is bound by memory: a few users per call. Batches
   // are bound by arithmetic and read the float32 rows directly (the same exact result).
   if (c.compressed && b < COMPRESSED_MAX_BATCH) args.compressed = c.compressed;
+  else args.panels = c.panels();
   if (c.bias) args.bias = c.bias;
 
   if (opts.exclude !== undefined) {

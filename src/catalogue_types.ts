@@ -97,8 +97,9 @@ export interface FileIdentity {
 }
 
 export type SharedCatalogue =
-  | { path: string; identity: FileIdentity }
+  | { path: string; identity: FileIdentity; panels?: Float32Array | null }
   | {
+      panels?: Float32Array | null;
       parts: {
         vectors: Float32Array;
         dim: number;

@@ -47,6 +47,8 @@ export interface NativeTopKArgs {
   filterNone?: number;
   threads?: number;
   isa?: Isa;
+  /** The items packed in panels (native/core/gemm/contract.h). */
+  panels?: Float32Array;
   compressed?: CompressedParts;
 }
 
@@ -94,6 +96,8 @@ export interface NativeAddon {
   readonly bestIsa: Level;
   /** Register-only FMA GFLOP/s of a level (benchmarks' compute ceiling). */
   fmaPeak(args: { level: Level; threads?: number; reps?: number }): number;
+  /** Writes the rows packed in panels into out (ceil(rows / 16) * 16 * d floats). */
+  packPanels(args: { values: Float32Array; rows: number; d: number; out: Float32Array }): void;
   /** Maps the file open on `fd` when given (the caller keeps and closes it), else opens `path`. */
   readonly MappedFile: new (path: string, fd?: number) => NativeMappedFile;
   topK(args: NativeTopKArgs): NativeTopKResult;

@@ -12,6 +12,8 @@
 #include "../core/compressed.h"
 #include "../core/cpu.h"
 #include "../core/matrix_stats.h"
+#include "../core/gemm/contract.h"
+#include "../core/gemm/pack.h"
 #include "../core/platform/fma_peak.h"
 #include "args.h"
 #include "encoder_wrap.h"
@@ -197,6 +199,7 @@ class Addon : public Napi::Addon<Addon> {
                                napi_enumerable),
                  InstanceValue("badMaxLevel", bad_cap ? Napi::String::New(env, cap) : env.Null(), napi_enumerable),
                  InstanceMethod("fmaPeak", &Addon::FmaPeak),
+                 InstanceMethod("packPanels", &Addon::PackPanels),
                  InstanceMethod("topK", &Addon::TopK), InstanceMethod("topKAsync", &Addon::TopKAsyncM),
                  InstanceMethod("matrixStats", &Addon::Stats),
                  InstanceMethod("readBandwidth", &Addon::Bandwidth),
@@ -206,6 +209,24 @@ class Addon : public Napi::Addon<Addon> {
 
  private:
   Napi::Value TopK(const Napi::CallbackInfo& info) { return TopKSync(info, team()); }
+
+  // packPanels({ values, rows, d, out }) [sync]: writes the rows packed in panels (gemm/contract.h)
+  // into out, which must hold panel_count(rows) * panel_floats(d) floats.
+  Napi::Value PackPanels(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(env, "packPanels expects an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto values = typed_field<float>(o, "values", napi_float32_array, false, nullptr);
+    const size_t rows = size_field(o, "rows", 0, false);
+    const size_t d = size_field(o, "d", 0, false);
+    if (d == 0 || rows > values.length / d) throw_type_error(env, "packPanels: sizes do not match");
+    Napi::Value ov = o.Get("out");
+    if (!ov.IsTypedArray() || ov.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw_type_error(env, "out must be a Float32Array");
+    Napi::Float32Array out = ov.As<Napi::Float32Array>();
+    if (out.ElementLength() != recscore::panel_count(rows) * recscore::panel_floats(d)) throw_type_error(env, "out has the wrong length");
+    recscore::pack_panels(recscore::default_level(), values.data, rows, d, d, out.Data());
+    return env.Undefined();
+  }
 
   // fmaPeak({ level, threads, reps }) -> GFLOP/s [sync; benchmarks only]
   Napi::Value FmaPeak(const Napi::CallbackInfo& info) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../core/compressed.h"
+#include "../core/gemm/contract.h"
 #include "../core/cpu.h"
 #include "../core/errors.h"
 #include "../core/scorer.h"
@@ -18,7 +19,7 @@ namespace {
 struct TopKBaton {
   recscore::ScoreRequest req;
   std::shared_ptr<recscore::ThreadTeam> team;  // kept alive while the work runs
-  Napi::ObjectReference items_pin, bias_pin, attributes_pin;
+  Napi::ObjectReference items_pin, bias_pin, attributes_pin, panels_pin;
   // Copied: a caller could transfer (detach) its buffer while the work runs; B x d is small.
   std::vector<float> users;
   std::vector<int32_t> excl_offsets, excl_rows;  // copied: sorted in place
@@ -112,6 +113,12 @@ std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info, std::shared_ptr
   auto bias = typed_field<float>(o, "bias", napi_float32_array, true, &bt->bias_pin);
   if (bias.data && bias.length < r.n) throw_type_error(env, "bias holds fewer than n values");
   r.bias = bias.data;
+
+  auto panels = typed_field<float>(o, "panels", napi_float32_array, true, &bt->panels_pin);
+  if (panels.present) {
+    if (panels.length != recscore::panel_count(r.n) * recscore::panel_floats(r.d)) throw_type_error(env, "panels do not hold n x d packed values");
+    r.panels = panels.data;
+  }
 
   auto offs = typed_field<int32_t>(o, "exclOffsets", napi_int32_array, true, nullptr);
   auto excl = typed_field<int32_t>(o, "exclRows", napi_int32_array, true, nullptr);

@@ -58,7 +58,7 @@ struct Worker {
     for (size_t u = 0; u < r.b; ++u) heaps.emplace_back(r.k, arena.data() + u * cap, cap);
     const size_t tile = tile_items(r.d);
     scores.resize(kUserGroup * tile);
-    packed.resize(panel_count(tile) * panel_floats(r.d));
+    if (!r.panels) packed.resize(panel_count(tile) * panel_floats(r.d));
     idx.resize(tile);
     if (r.excl_offsets) excl_pos.resize(r.b);
     started = true;
@@ -82,14 +82,16 @@ struct Worker {
       const size_t nt = std::min(tile, hi - t0);
       if (r.eligible && !range_has_eligible(r.eligible, t0, t0 + nt)) continue;
       const float* bias = r.bias ? r.bias + t0 : nullptr;
-      // One user streams the rows as they lie; several share one packing of the tile.
-      if (b > 1) pack_panels(kern->isa, r.items + t0 * d, nt, d, d, packed.data());
+      // Packed panels stream as they lie (tiles start at multiples of kPanel); without them, one
+      // user reads the rows through registers and several share one packing of the tile.
+      const float* tile_panels = r.panels ? r.panels + (t0 / kPanel) * panel_floats(d) : packed.data();
+      if (!r.panels && b > 1) pack_panels(kern->isa, r.items + t0 * d, nt, d, d, packed.data());
       for (size_t g = 0; g < b; g += kUserGroup) {
         const size_t nu = std::min(kUserGroup, b - g);
-        if (b == 1) {
+        if (b == 1 && !r.panels) {
           kern->gemv_rows(r.users, r.items + t0 * d, nt, d, d, bias, scores.data());
         } else {
-          kern->gemm_panels(r.users + g * d, d, nu, packed.data(), d, nt, nullptr, 0, bias, scores.data(), tile);
+          kern->gemm_panels(r.users + g * d, d, nu, tile_panels, d, nt, nullptr, 0, bias, scores.data(), tile);
         }
         if (r.eligible) {
           for (size_t j = 0; j < nt; ++j) {
@@ -147,7 +149,7 @@ void score_topk(const ScoreRequest& r, int32_t* out_rows, float* out_scores) {
   if (r.team) threads = std::min(threads, r.team->size());
   else threads = 1;
   size_t block = std::max<size_t>(4 * tile, (r.n + 8 * threads - 1) / (8 * threads));
-  block = (block + 7) & ~static_cast<size_t>(7);
+  block = (block + kPanel - 1) & ~(kPanel - 1);  // blocks and tiles start on panel boundaries
   const size_t nblocks = (r.n + block - 1) / block;
   if (nblocks < 2) threads = 1;
   const size_t cap = std::max<size_t>(2 * r.k, r.k + 16);

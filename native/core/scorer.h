@@ -16,6 +16,9 @@ struct ScoreRequest {
   size_t n = 0;
   size_t d = 0;
   const float* bias = nullptr;   // n entries, or null
+  // The items packed in panels (gemm/contract.h: panel_count(n) panels of panel_floats(d)), or
+  // null: then each tile is packed on the fly (one user reads the rows through registers).
+  const float* panels = nullptr;
   const float* users = nullptr;  // b x d, row-major
   size_t b = 0;
   size_t k = 0;  // per-user results wanted, 1..n (callers clamp k > n to n)

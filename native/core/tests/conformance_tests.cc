@@ -175,16 +175,19 @@ void topk_conformance() {
     const size_t n = 2000 + d % 13;
     const auto items = random_values(n * d, static_cast<uint32_t>(d * 3 + 1));
     const auto bias = random_values(n, static_cast<uint32_t>(d + 77), 0.5f);
+    std::vector<float> panels(panel_count(n) * panel_floats(d));
+    pack_panels(Level::kScalar, items.data(), n, d, d, panels.data());
     for (size_t b : batches()) {
       const auto users = random_values(b * d, static_cast<uint32_t>(d * 11 + b));
       const size_t k = 1 + (d + b) % 40;
       auto score = [&](Level level, int threads, const float* u, size_t nb, std::vector<int32_t>& rows,
-                       std::vector<float>& scores) {
+                       std::vector<float>& scores, bool packed = false) {
         ScoreRequest r;
         r.items = items.data();
         r.n = n;
         r.d = d;
         r.bias = bias.data();
+        r.panels = packed ? panels.data() : nullptr;
         r.users = u;
         r.b = nb;
         r.k = k;
@@ -200,14 +203,17 @@ void topk_conformance() {
       score(Level::kScalar, 1, users.data(), b, ref_rows, ref_scores);
       digest(ref_scores.data(), ref_scores.size());
       for (Level level : levels()) {
-        for (int threads : {1, 2}) {
+        for (int variant = 0; variant < 4; ++variant) {
+          const int threads = 1 + variant % 2;
+          const bool packed = variant >= 2;  // pre-packed panels, as catalogues hand them over
           std::vector<int32_t> rows;
           std::vector<float> scores;
-          score(level, threads, users.data(), b, rows, scores);
+          score(level, threads, users.data(), b, rows, scores, packed);
           for (size_t i = 0; i < b * k; ++i) {
             EXPECT(rows[i] == ref_rows[i] && bits(scores[i]) == bits(ref_scores[i]),
-                   "%s threads=%d d=%zu b=%zu at %zu: row %d %.9g vs %d %.9g", level_name(level), threads, d, b, i,
-                   rows[i], static_cast<double>(scores[i]), ref_rows[i], static_cast<double>(ref_scores[i]));
+                   "%s threads=%d packed=%d d=%zu b=%zu at %zu: row %d %.9g vs %d %.9g", level_name(level), threads,
+                   packed ? 1 : 0, d, b, i, rows[i], static_cast<double>(scores[i]), ref_rows[i],
+                   static_cast<double>(ref_scores[i]));
           }
         }
         // The last user alone, on this level.
@@ -359,7 +365,7 @@ int main() {
   for (Level l : levels()) present += std::string(present.empty() ? "" : ", ") + level_name(l);
   std::printf("conformance (%s grid) at levels: %s\n", full() ? "full" : "quick", present.c_str());
   run("gemm_panels: every level bit-exact vs scalar, scalar within (d+2)u of float64", gemm_conformance);
-  run("score_topk: every level x threads 1/2 bit-exact vs scalar; alone == in batch", topk_conformance);
+  run("score_topk: every level x threads 1/2 x packed or not, bit-exact vs scalar; alone == in batch", topk_conformance);
   run("sigmoid/tanh: every level bit-exact vs scalar, scalar within 1e-6", activation_conformance);
   run("encoders: every level x threads 1/2 x batches bit-exact vs scalar; encode == step", encoder_conformance);
   std::printf("digest of the scalar results: %016llx\n", static_cast<unsigned long long>(g_digest));
