@@ -29,7 +29,8 @@ export function fileError(path: string, e: unknown): Error {
   return new FileError(path, `${REASONS[code] ?? (e as Error).message} (${code})`, { cause: e });
 }
 
-function kind(s: Stats): string {
+/** What a path is when it is not a regular file, for messages (`is a FIFO, not a regular file`). */
+export function kind(s: Stats): string {
   if (s.isDirectory()) return 'a directory';
   if (s.isFIFO()) return 'a FIFO';
   if (s.isSocket()) return 'a socket';

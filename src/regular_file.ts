@@ -8,7 +8,7 @@ import { type Stats, constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 
 import { FileError, InvalidArgumentError } from './errors.js';
-import { fileError } from './file_check.js';
+import { fileError, kind } from './file_check.js';
 import { describe } from './validate.js';
 
 export interface RegularFile {
@@ -21,15 +21,6 @@ export function pathArg(name: string, v: unknown): string {
   if (typeof v !== 'string') throw new InvalidArgumentError(`${name} must be a string, got ${describe(v)}`);
   if (v.includes('\0')) throw new InvalidArgumentError(`${name} must not contain NUL bytes, got ${describe(v)}`);
   return v;
-}
-
-function kind(s: Stats): string {
-  if (s.isDirectory()) return 'a directory';
-  if (s.isFIFO()) return 'a FIFO';
-  if (s.isSocket()) return 'a socket';
-  if (s.isCharacterDevice()) return 'a character device';
-  if (s.isBlockDevice()) return 'a block device';
-  return 'not a regular file';
 }
 
 /**
