@@ -23,6 +23,7 @@
         "native/core/gemm.cc",
         "native/core/rnn_model.cc",
         "native/core/rnn_encoder.cc",
+        "native/core/rnn_cell.cc",
         "native/core/thread_team.cc",
         "native/core/compressed.cc",
         "native/binding/addon.cc",
