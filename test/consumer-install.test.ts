@@ -127,6 +127,9 @@ const consumerEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
 
 /** Runs the ESM and CJS consumers in `project` and checks them against independent references. */
 function checkConsumer(project: string): void {
+  // A node_modules in a folder above the project (e.g. /tmp/node_modules) would leak packages in.
+  const leaked = spawnSync(process.execPath, ['-e', "console.log(require.resolve('onnxruntime-node'))"], { cwd: project, encoding: 'utf8' });
+  expect(leaked.status, `onnxruntime-node resolves from ${project} through a folder above it: ${leaked.stdout.trim()}`).not.toBe(0);
   const fixtureModel = join(root, 'models', 'fixtures', 'lstm2_bf_ylast_sigmoid.onnx');
   const fixtureJson = join(root, 'models', 'fixtures', 'lstm2_bf_ylast_sigmoid.json');
   const fallback = join(root, 'models', 'fixtures', 'lstm_layernorm.onnx');
