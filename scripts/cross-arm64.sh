@@ -16,7 +16,9 @@ cmake -S "$root" -B "$build" -DRECSCORE_TESTS=ON -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_COMPILER=aarch64-linux-gnu-g++ >/dev/null
 cmake --build "$build" --parallel 2 --target recscore_core_tests recscore_conformance_tests
 qemu-aarch64 -L /usr/aarch64-linux-gnu "$build/recscore_core_tests"
-arm=$(qemu-aarch64 -L /usr/aarch64-linux-gnu "$build/recscore_conformance_tests" | tee /dev/stderr | sed -n 's/^digest of the scalar results: //p')
+out=$(qemu-aarch64 -L /usr/aarch64-linux-gnu "$build/recscore_conformance_tests")
+echo "$out"
+arm=$(echo "$out" | sed -n 's/^digest of the scalar results: //p')
 # The same grid natively: a mixed fleet must compute the same bits.
 native=$root/build-conformance
 cmake -S "$root" -B "$native" -DRECSCORE_TESTS=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
