@@ -11,7 +11,6 @@
         "native/core/gemm/gemm_scalar.cc",
         "native/core/gemm/gemm_avx2.cc",
         "native/core/gemm/gemm_avx512.cc",
-        "native/core/gemm/gemv_avx2.cc",
         "native/core/kernels.cc",
         "native/core/kernels_scalar.cc",
         "native/core/kernels_avx2.cc",

@@ -12,7 +12,7 @@ import { ClosedError, FormatError, InvalidArgumentError, OutOfRangeError, fromNa
 import { LIMITS } from './limits.js';
 import { type CompressedParts, type NativeMappedFile, type NativeTopKArgs, native } from './native.js';
 import { readNpyFloat32 } from './npy.js';
-import { pathArg } from './regular_file.js';
+import { pathArg } from './file_check.js';
 import { atMost, describe, float32Array, optionsObject, positiveInt } from './validate.js';
 import { VERSION } from './version.js';
 

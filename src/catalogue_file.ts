@@ -30,7 +30,7 @@ import {
 } from './catalogue_header.js';
 import { FormatError } from './errors.js';
 import type { CompressedParts } from './native.js';
-import { openRegularFile, readExactly } from './regular_file.js';
+import { openRegularFile, readExactly } from './file_check.js';
 
 export type { CatalogueHeader, CompressedSection, StoredIds } from './catalogue_header.js';
 

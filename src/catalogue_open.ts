@@ -11,7 +11,7 @@ import type { FileIdentity } from './catalogue_types.js';
 import { isVerified, rememberVerified, verifyContent, versionKey } from './catalogue_verify.js';
 import { FileError, FormatError } from './errors.js';
 import { type CompressedParts, type NativeMappedFile, native } from './native.js';
-import { openRegularFile } from './regular_file.js';
+import { openRegularFile } from './file_check.js';
 
 export interface OpenedFile {
   header: CatalogueHeader;

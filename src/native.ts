@@ -90,10 +90,6 @@ export interface NativeAddon {
   readonly features: CpuFeatures;
   /** RECSCORE_MAX_LEVEL when it names no level (ignored), else null. */
   readonly badMaxLevel: string | null;
-  /** @deprecated levels */
-  readonly isas: Level[];
-  /** @deprecated level */
-  readonly bestIsa: Level;
   /** Register-only FMA GFLOP/s of a level (benchmarks' compute ceiling). */
   fmaPeak(args: { level: Level; threads?: number; reps?: number }): number;
   /** Writes the rows packed in panels into out (ceil(rows / 16) * 16 * d floats). */

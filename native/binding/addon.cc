@@ -193,10 +193,6 @@ class Addon : public Napi::Addon<Addon> {
                  InstanceValue("level", Napi::String::New(env, recscore::level_name(recscore::default_level())),
                                napi_enumerable),
                  InstanceValue("features", features, napi_enumerable),
-                 // Deprecated names of levels/level, kept for callers of 0.1.
-                 InstanceValue("isas", levels, napi_enumerable),
-                 InstanceValue("bestIsa", Napi::String::New(env, recscore::level_name(recscore::default_level())),
-                               napi_enumerable),
                  InstanceValue("badMaxLevel", bad_cap ? Napi::String::New(env, cap) : env.Null(), napi_enumerable),
                  InstanceMethod("fmaPeak", &Addon::FmaPeak),
                  InstanceMethod("packPanels", &Addon::PackPanels),

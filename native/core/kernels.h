@@ -13,8 +13,6 @@ namespace recscore {
 struct Kernels {
   // [sync, any thread] The contract's chains over packed panels (gemm/panel_gemm.h).
   GemmPanelsFn gemm_panels;
-  // [sync, any thread] One user against row-major rows, no packing (the B = 1 scan).
-  GemvRowsFn gemv_rows;
   // [sync, any thread] Writes the positions i < n with s[i] > thr into idx (ascending) and
   // returns how many there are. idx must hold n entries.
   size_t (*select_gt)(const float* s, size_t n, float thr, uint32_t* idx);

@@ -82,17 +82,13 @@ struct Worker {
       const size_t nt = std::min(tile, hi - t0);
       if (r.eligible && !range_has_eligible(r.eligible, t0, t0 + nt)) continue;
       const float* bias = r.bias ? r.bias + t0 : nullptr;
-      // Packed panels stream as they lie (tiles start at multiples of kPanel); without them, one
-      // user reads the rows through registers and several share one packing of the tile.
+      // Packed panels stream as they lie (tiles start at multiples of kPanel); without them,
+      // the tile is packed once for every user of the call.
       const float* tile_panels = r.panels ? r.panels + (t0 / kPanel) * panel_floats(d) : packed.data();
-      if (!r.panels && b > 1) pack_panels(kern->isa, r.items + t0 * d, nt, d, d, packed.data());
+      if (!r.panels) pack_panels(kern->isa, r.items + t0 * d, nt, d, d, packed.data());
       for (size_t g = 0; g < b; g += kUserGroup) {
         const size_t nu = std::min(kUserGroup, b - g);
-        if (b == 1 && !r.panels) {
-          kern->gemv_rows(r.users, r.items + t0 * d, nt, d, d, bias, scores.data());
-        } else {
-          kern->gemm_panels(r.users + g * d, d, nu, tile_panels, d, nt, nullptr, 0, bias, scores.data(), tile);
-        }
+        kern->gemm_panels(r.users + g * d, d, nu, tile_panels, d, nt, nullptr, 0, bias, scores.data(), tile);
         if (r.eligible) {
           for (size_t j = 0; j < nt; ++j) {
             size_t row = t0 + j;

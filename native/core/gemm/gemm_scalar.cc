@@ -16,12 +16,4 @@ void gemm_f32_1x1_scalar(const float* a, size_t lda, size_t m, const float* pane
   }
 }
 
-void gemv_f32_1x1_scalar(const float* u, const float* items, size_t n, size_t d, size_t ld,
-                         const float* bias, float* out) {
-  for (size_t j = 0; j < n; ++j) {
-    const float acc = contract_dot(u, items + j * ld, d, 1, 0.0f);
-    out[j] = bias ? acc + bias[j] : acc;
-  }
-}
-
 }  // namespace recscore

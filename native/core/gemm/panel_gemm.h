@@ -22,15 +22,4 @@ void gemm_f32_12x32_avx512(const float* a, size_t lda, size_t m, const float* pa
                            size_t n, const float* init, size_t ldi, const float* bias, float* c,
                            size_t ldc);
 
-// [sync, any thread] One row `u` (d floats) against n ROW-MAJOR rows of B (row stride ld), the
-// B = 1 scan that needs no packing: out[j] = chain(u, B[j]) (+ bias[j]), the same bits as
-// gemm_panels gives for that pair.
-using GemvRowsFn = void (*)(const float* u, const float* items, size_t n, size_t d, size_t ld,
-                            const float* bias, float* out);
-
-void gemv_f32_1x1_scalar(const float* u, const float* items, size_t n, size_t d, size_t ld,
-                         const float* bias, float* out);
-void gemv_f32_32x8t_avx2(const float* u, const float* items, size_t n, size_t d, size_t ld,
-                         const float* bias, float* out);
-
 }  // namespace recscore

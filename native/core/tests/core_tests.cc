@@ -45,9 +45,12 @@ std::vector<float> random_matrix(size_t rows, size_t d, uint32_t seed) {
   return m;
 }
 
+// Every level this CPU runs (platform/levels.h).
 std::vector<Isa> isas() {
-  std::vector<Isa> v{Isa::kScalar};
-  if (cpu_has_avx2_fma()) v.push_back(Isa::kAvx2);
+  std::vector<Isa> v;
+  for (int i = 0; i < kLevelCount; ++i) {
+    if (level_supported(static_cast<Level>(i))) v.push_back(static_cast<Level>(i));
+  }
   return v;
 }
 
