@@ -27,6 +27,8 @@
         "native/core/compressed.cc",
         "native/binding/addon.cc",
         "native/binding/args.cc",
+        "native/binding/array_fns.cc",
+        "native/binding/catalogue_wrap.cc",
         "native/binding/encoder_wrap.cc",
         "native/binding/errors.cc",
         "native/binding/mapped_file_wrap.cc",

@@ -3,14 +3,17 @@
  * scored against user vectors by the native fused top-k kernel.
  */
 import { buildParts, indexIds, isRowNumber } from './catalogue_build.js';
-import { writeCatalogueFile } from './catalogue_file.js';
-import { openCatalogueFile, sameVersion } from './catalogue_open.js';
+import { FORMAT_VERSION, compressedViews, writeCatalogueFile } from './catalogue_file.js';
+import type { CatalogueHeader } from './catalogue_header.js';
+import { type FileVersion, matrixBytes, panelRow } from './catalogue_layout.js';
+import { mapSameFile, openCatalogueFile } from './catalogue_open.js';
 import { packPanels, prepareTopK } from './catalogue_topk.js';
-import type { CatalogueOptions, FileIdentity, ItemId, NpyOptions, OpenOptions, Precision, SharedCatalogue, TopKOptions, TopKResult } from './catalogue_types.js';
+import type { CatalogueOptions, CatalogueParts, FileIdentity, FileOrigin, ItemId, NpyOptions, OpenOptions, Precision, SharedCatalogue, TopKOptions, TopKResult } from './catalogue_types.js';
 import { verifyContent } from './catalogue_verify.js';
 import { ClosedError, FormatError, InvalidArgumentError, OutOfRangeError, fromNative } from './errors.js';
 import { LIMITS } from './limits.js';
-import { type CompressedParts, type NativeMappedFile, type NativeTopKArgs, native } from './native.js';
+import { loggerOption } from './logger.js';
+import { type CompressedParts, type NativeCatalogue, type NativeMappedFile, type NativeTopKArgs, native } from './native.js';
 import { readNpyFloat32 } from './npy.js';
 import { pathArg } from './file_check.js';
 import { atMost, describe, float32Array, optionsObject, positiveInt } from './validate.js';
@@ -29,26 +32,8 @@ export type {
   TopKResult,
 } from './catalogue_types.js';
 
-interface Parts {
-  compressed?: CompressedParts | null;
-  panels?: Float32Array | null;
-  trustedIds?: boolean;
-  identity?: FileIdentity;
-  /** The contents passed the deep checks (built here, or a file opened with verification). */
-  verified: boolean;
-  vectors: Float32Array;
-  size: number;
-  dim: number;
-  ids: ReadonlyArray<ItemId> | null;
-  bias: Float32Array | null;
-  attributes: Uint32Array | null;
-  maxRowNorm: number;
-  mapping: NativeMappedFile | null;
-  path: string | null;
-}
-
 export class Catalogue {
-  #vectors: Float32Array;
+  #panels: Float32Array;
   readonly #size: number;
   readonly #dim: number;
   readonly #ids: ReadonlyArray<ItemId> | null;
@@ -58,16 +43,16 @@ export class Catalogue {
   readonly #attributes: Uint32Array | null;
   readonly #maxRowNorm: number;
   #mapping: NativeMappedFile | null;
-  readonly #path: string | null;
-  readonly #identity: FileIdentity | null;
+  readonly #origin: FileOrigin | null;
+  readonly #idsWithheld: boolean;
   #verified: boolean;
   #compressed: CompressedParts | null;
-  #panels: Float32Array | null;
+  #handle: NativeCatalogue | null = null;
   #closed = false;
   #pending = new Set<Promise<unknown>>();
 
-  private constructor(p: Parts) {
-    this.#vectors = p.vectors;
+  private constructor(p: CatalogueParts) {
+    this.#panels = p.panels;
     this.#size = p.size;
     this.#dim = p.dim;
     this.#ids = p.ids;
@@ -75,11 +60,10 @@ export class Catalogue {
     this.#attributes = p.attributes;
     this.#maxRowNorm = p.maxRowNorm;
     this.#mapping = p.mapping;
-    this.#path = p.path;
-    this.#identity = p.identity ?? null;
+    this.#origin = p.origin ?? null;
+    this.#idsWithheld = p.idsWithheld ?? false;
     this.#verified = p.verified;
     this.#compressed = p.compressed ?? null;
-    this.#panels = p.panels ?? null;
     let mb = 0;
     if (p.bias) for (let i = 0; i < p.bias.length; i++) mb = Math.max(mb, Math.abs(p.bias[i]));
     this.#maxBias = mb;
@@ -89,8 +73,9 @@ export class Catalogue {
   }
 
   /**
-   * Builds a catalogue from an N×d row-major matrix. The vectors are copied into shared memory
-   * (so worker threads can use them without a copy); later changes to `vectors` do not affect it.
+   * Builds a catalogue from an N×d row-major matrix. The vectors are packed into panels in shared
+   * memory (so worker threads can use them without a copy); later changes to `vectors` do not
+   * affect it.
    */
   static fromVectors(vectors: Float32Array, opts: CatalogueOptions): Catalogue {
     float32Array('vectors', vectors);
@@ -98,9 +83,7 @@ export class Catalogue {
       throw new InvalidArgumentError(`options must be an object with dim, got ${describe(opts)}`);
     }
     const dim = atMost('options.dim', positiveInt('options.dim', opts.dim), LIMITS.maxDim);
-    const copy = new Float32Array(new SharedArrayBuffer(vectors.byteLength));
-    copy.set(vectors);
-    return Catalogue.#build(copy, dim, opts, 'vectors');
+    return Catalogue.#build(vectors, dim, opts, 'vectors');
   }
 
   /** Imports a float32 C-order .npy matrix of shape (N, d) (a regular file; FileError otherwise). */
@@ -125,12 +108,14 @@ export class Catalogue {
    */
   static async open(path: string, opts?: OpenOptions): Promise<Catalogue> {
     pathArg('path', path);
-    const verify = optionsObject('options', opts).verify ?? true;
+    const o = optionsObject('options', opts);
+    const verify = o.verify ?? true;
     if (typeof verify !== 'boolean') throw new InvalidArgumentError(`options.verify must be a boolean, got ${describe(verify)}`);
-    const f = await openCatalogueFile(path, verify);
+    const f = await openCatalogueFile(path, verify, loggerOption('options.logger', o.logger));
     const h = f.header;
+    const header = { ...h, ids: null, bias: null, attributes: null };
     return new Catalogue({
-      vectors: f.vectors,
+      panels: f.panels,
       size: h.count,
       dim: h.dim,
       ids: f.data.ids,
@@ -138,9 +123,8 @@ export class Catalogue {
       attributes: f.data.attributes,
       maxRowNorm: h.maxRowNorm,
       mapping: f.mapping,
-      path,
       compressed: f.compressed,
-      identity: f.identity,
+      origin: { path, identity: f.identity, headerCrc: f.headerCrc, version: f.version, header },
       verified: f.verified,
     });
   }
@@ -148,7 +132,7 @@ export class Catalogue {
   /** The builder: the same rules a file must pass (catalogue_build.ts), as argument errors. */
   static #build(data: Float32Array, dim: number, opts: NpyOptions, name: string): Catalogue {
     const b = buildParts(data, dim, opts, name);
-    return new Catalogue({ ...b, vectors: data, dim, mapping: null, path: null, verified: true });
+    return new Catalogue({ ...b, panels: packPanels(data, b.size, dim), dim, mapping: null, verified: true });
   }
 
   /** Number of items N. */
@@ -163,7 +147,12 @@ export class Catalogue {
 
   /** The file this catalogue was opened from, if any. */
   get path(): string | null {
-    return this.#path;
+    return this.#origin?.path ?? null;
+  }
+
+  /** The format version of the file this catalogue was opened from (null: built in memory). */
+  get formatVersion(): FileVersion | null {
+    return this.#origin?.version ?? null;
   }
 
   /** 'f32', or the compact copy scans read ('int8', 'bf16'). */
@@ -185,16 +174,21 @@ export class Catalogue {
 
   /** The id of a row. */
   id(row: number): ItemId {
+    this.#row(row);
+    if (this.#idsWithheld) this.#checkIds();
+    return this.#ids ? this.#ids[row] : row;
+  }
+
+  #row(row: number): void {
     this.#check();
     if (!Number.isInteger(row) || row < 0 || row >= this.#size) {
       throw new OutOfRangeError(`row must be an integer in 0..${this.#size - 1}, got ${describe(row)}`);
     }
-    return this.#ids ? this.#ids[row] : row;
   }
 
   /** The row of an id. Throws OutOfRangeError for an unknown id. */
   row(id: ItemId): number {
-    this.#check();
+    this.#checkIds();
     const index = this.#index();
     const r = index ? index.get(id) : isRowNumber(id, this.#size) ? id : undefined;
     if (r === undefined) throw new OutOfRangeError(`id ${describe(id)} is not in the catalogue`);
@@ -203,26 +197,26 @@ export class Catalogue {
 
   /** Whether an id is in the catalogue. */
   has(id: ItemId): boolean {
-    this.#check();
+    this.#checkIds();
     const index = this.#index();
     return index ? index.has(id) : isRowNumber(id, this.#size);
   }
 
   /** A copy of one item's vector. */
   vector(row: number): Float32Array {
-    this.id(row);
-    return this.#vectors.slice(row * this.#dim, (row + 1) * this.#dim);
+    this.#row(row);
+    return panelRow(this.#panels, this.#dim, row);
   }
 
   /** The bias of a row (0 when the catalogue has none). */
   bias(row: number): number {
-    this.id(row);
+    this.#row(row);
     return this.#bias ? this.#bias[row] : 0;
   }
 
   /** Attribute bits of a row (0 when the catalogue has none). */
   attributes(row: number): number {
-    this.id(row);
+    this.#row(row);
     return this.#attributes ? this.#attributes[row] : 0;
   }
 
@@ -273,13 +267,17 @@ export class Catalogue {
   async save(path: string): Promise<void> {
     this.#check();
     pathArg('path', path);
-    const parts = { ...this.#parts(), count: this.#size };
+    const [panels, count, dim, ids, bias, attributes, maxRowNorm, compressed] = [
+      this.#panels, this.#size, this.#dim, this.#ids, this.#bias, this.#attributes, this.#maxRowNorm, this.#compressed,
+    ];
+    if (this.#idsWithheld) throw new InvalidArgumentError('a worker thread\'s catalogue cannot be saved');
     const write = async (): Promise<void> => {
       if (!this.#verified) {
-        await verifyContent(this.#path ?? 'catalogue', parts);
+        const target = { version: FORMAT_VERSION, matrix: panels, count, dim, bias, maxRowNorm, compressed } as const;
+        await verifyContent(this.path ?? 'catalogue', target);
         this.#verified = true;
       }
-      await writeCatalogueFile(path, parts, VERSION);
+      await writeCatalogueFile(path, { panels, count, dim, ids, bias, attributes, maxRowNorm, compressed }, VERSION);
     };
     // Counted as running work: close() waits for it before releasing the matrix.
     const p = write();
@@ -299,80 +297,44 @@ export class Catalogue {
     if (this.#closed) return;
     this.#closed = true;
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    this.#handle?.close();
+    this.#handle = null;
     this.#mapping?.close();
     this.#mapping = null;
-    this.#vectors = new Float32Array(0);
+    this.#panels = new Float32Array(0);
     this.#compressed = null;
-    this.#panels = null;
-  }
-
-  /** @internal The shared matrix, for handing to worker threads. */
-  get _vectors(): Float32Array {
-    this.#check();
-    return this.#vectors;
   }
 
   /**
    * @internal What a worker thread needs to score against this catalogue without copying the
-   * matrix: the file to map, or the shared in-memory parts.
+   * matrix: the file to map, or the shared in-memory parts; never the ids.
    */
   _share(): SharedCatalogue {
     this.#check();
-    if (this.#path && this.#mapping && this.#identity) return { path: this.#path, identity: this.#identity, panels: this.#packed() };
-    if (!(this.#vectors.buffer instanceof SharedArrayBuffer)) {
-      throw new InvalidArgumentError('this catalogue cannot be shared with worker threads');
+    const [bias, attributes, maxRowNorm, compressed] = [this.#bias, this.#attributes, this.#maxRowNorm, this.#compressed];
+    const o = this.#origin;
+    if (o && this.#mapping) {
+      // Version 1: the repacked panels (shared memory) travel; version 2: the worker maps them.
+      const repacked = o.version === 1;
+      return { kind: 'file', ...o, bias, attributes, maxRowNorm, panels: repacked ? this.#panels : null, compressed: repacked ? compressed : null };
     }
-    return { parts: this.#parts(), panels: this.#packed() };
+    return { kind: 'memory', panels: this.#panels, size: this.#size, dim: this.#dim, bias, attributes, maxRowNorm, compressed };
   }
 
-  #packed(): Float32Array {
-    this.#panels ??= packPanels(this.#vectors, this.#size, this.#dim);
-    return this.#panels;
-  }
-
-  /** The catalogue's contents (shared views, not copies). */
-  #parts(): Extract<SharedCatalogue, { parts: unknown }>['parts'] {
-    return {
-      vectors: this.#vectors,
-      dim: this.#dim,
-      ids: this.#ids,
-      bias: this.#bias,
-      attributes: this.#attributes,
-      maxRowNorm: this.#maxRowNorm,
-      compressed: this.#compressed,
-    };
-  }
-
-  /** @internal The other side of `_share`. */
+  /** @internal The other side of `_share` (in a worker thread). */
   static async _fromShared(s: SharedCatalogue): Promise<Catalogue> {
-    if ('path' in s) {
-      // This thread's module instance has its own (empty) verified-files map: the structure is
-      // checked again here, but the deep pass ran where the file was first opened, and the
-      // identity check below makes sure this is that very file version.
-      const c = await Catalogue.open(s.path, { verify: false });
-      c.#panels = s.panels ?? null;
-      if (!sameVersion(c.#identity as FileIdentity, s.identity)) {
-        await c.close();
-        throw new FormatError(s.path, 'the catalogue file changed since it was first opened (a worker must map the same file)');
-      }
-      return c;
+    const common = { ids: null, idsWithheld: true, bias: s.bias, attributes: s.attributes, maxRowNorm: s.maxRowNorm, verified: true };
+    if (s.kind === 'memory') {
+      return new Catalogue({ ...common, panels: s.panels, size: s.size, dim: s.dim, compressed: s.compressed, mapping: null });
     }
-    const p = s.parts;
-    return new Catalogue({
-      vectors: p.vectors,
-      size: p.vectors.length / p.dim,
-      dim: p.dim,
-      ids: p.ids,
-      bias: p.bias,
-      attributes: p.attributes,
-      maxRowNorm: p.maxRowNorm,
-      compressed: p.compressed,
-      panels: s.panels,
-      mapping: null,
-      path: null,
-      trustedIds: true,
-      verified: true, // built (and checked) on the thread that shared it
-    });
+    // The deep pass ran where the file was first opened; mapSameFile makes sure this is that very
+    // file version, and no header is decoded here.
+    const h = s.header;
+    const mapping = await mapSameFile(s.path, s.identity, s.headerCrc);
+    const panels = s.panels ?? new Float32Array(mapping.buffer, h.dataOffset, matrixBytes(s.version, h.count, h.dim) / 4);
+    const compressed = s.version === 1 ? s.compressed : compressedViews(mapping.buffer, h, s.version);
+    const origin = { path: s.path, identity: s.identity, headerCrc: s.headerCrc, version: s.version, header: h };
+    return new Catalogue({ ...common, panels, size: h.count, dim: h.dim, compressed, mapping, origin });
   }
 
   #index(): Map<ItemId, number> | null {
@@ -384,12 +346,36 @@ export class Catalogue {
     if (this.#closed) throw new ClosedError('catalogue');
   }
 
+  #checkIds(): void {
+    this.#check();
+    if (this.#idsWithheld) throw new InvalidArgumentError('a worker thread\'s catalogue has no ids: map rows on the main thread');
+  }
+
+  /** The native catalogue object, made on first use (it pins the views once). */
+  #native(): NativeCatalogue {
+    this.#handle ??= new (native().Catalogue)({
+      n: this.#size,
+      d: this.#dim,
+      panels: this.#panels,
+      bias: this.#bias ?? undefined,
+      attributes: this.#attributes ?? undefined,
+      compressed: this.#compressed ?? undefined,
+    });
+    return this.#handle;
+  }
+
   /** Validates everything and builds the native arguments; null for an empty batch. */
   #prepare(users: Float32Array, opts: TopKOptions): NativeTopKArgs | null {
     this.#check();
-    const [vectors, size, dim, bias, maxBias] = [this.#vectors, this.#size, this.#dim, this.#bias, this.#maxBias];
-    const [maxRowNorm, attributes, compressed] = [this.#maxRowNorm, this.#attributes, this.#compressed];
-    const state = { vectors, size, dim, bias, maxBias, maxRowNorm, attributes, compressed, panels: () => this.#packed() };
+    const state = {
+      handle: () => this.#native(),
+      size: this.#size,
+      dim: this.#dim,
+      maxBias: this.#maxBias,
+      maxRowNorm: this.#maxRowNorm,
+      hasAttributes: this.#attributes !== null,
+      compressed: this.#compressed !== null,
+    };
     return prepareTopK(state, users, opts);
   }
 

@@ -1,14 +1,15 @@
 /**
- * The catalogue file format, version 1 (documented in docs/catalogue-format.md).
+ * The catalogue file format, version 2 (documented in docs/catalogue-format.md; version 1 is read).
  *
  *   offset 0   8 bytes   magic "RSCATLG\0"
- *          8   u32 LE    format version (1)
+ *          8   u32 LE    format version (2)
  *         12   u32 LE    header length H in bytes
  *         16   u32 LE    CRC-32 of the header bytes
  *         20   u32 LE    reserved, 0
  *         24   H bytes   header: a msgpack map (see CatalogueHeader)
  *              zeros     up to dataOffset, a multiple of 64
- *  dataOffset  N*d*4     the matrix, float32 little-endian, row-major
+ *  dataOffset  N'*d*4    the matrix, float32 little-endian, packed in panels of 16 rows
+ *                        (N' = N rounded up to 16; catalogue_layout.ts); version 1: N*d*4 row-major
  *
  * The matrix is memory-mapped by the addon, so opening does not read it; the header carries the
  * CRC-32 of the matrix bytes. The header's rules are in catalogue_header.ts, the checks that read
@@ -28,6 +29,7 @@ import {
   type StoredIds,
   checkHeader,
 } from './catalogue_header.js';
+import { type FileVersion, compactElements, matrixBytes } from './catalogue_layout.js';
 import { FormatError } from './errors.js';
 import type { CompressedParts } from './native.js';
 import { openRegularFile, readExactly } from './file_check.js';
@@ -35,12 +37,15 @@ import { openRegularFile, readExactly } from './file_check.js';
 export type { CatalogueHeader, CompressedSection, StoredIds } from './catalogue_header.js';
 
 export const MAGIC = Buffer.from('RSCATLG\0', 'latin1');
-export const FORMAT_VERSION = 1;
+/** The version this library writes; it reads 1 and 2. */
+export const FORMAT_VERSION = 2;
 export const PREFIX_BYTES = 24;
 
 export interface CatalogueContent {
+  /** The compact copy, in the version-2 panel layout. */
   compressed?: CompressedParts | null;
-  vectors: Float32Array;
+  /** The matrix packed in panels (catalogue_layout.ts). */
+  panels: Float32Array;
   count: number;
   dim: number;
   ids: ReadonlyArray<string | number> | null;
@@ -82,8 +87,8 @@ export function encodeIds(ids: ReadonlyArray<string | number> | null): StoredIds
 /** Writes the file atomically: to a temporary name beside it, then renamed over `path`. */
 export async function writeCatalogueFile(path: string, c: CatalogueContent, version: string): Promise<void> {
   assertLittleEndian();
-  const dataBytes = c.count * c.dim * 4;
-  const matrix = new Uint8Array(c.vectors.buffer, c.vectors.byteOffset, dataBytes);
+  const dataBytes = matrixBytes(FORMAT_VERSION, c.count, c.dim);
+  const matrix = new Uint8Array(c.panels.buffer, c.panels.byteOffset, Math.min(dataBytes, c.panels.byteLength));
   const checksum = await crc32Chunked(matrix);
   const intact = (): void => {
     // A matrix released (catalogue closed) during an await reads as empty: never write that.
@@ -93,6 +98,7 @@ export async function writeCatalogueFile(path: string, c: CatalogueContent, vers
   const header: CatalogueHeader = {
     format: 'recscore-catalogue',
     dtype: 'float32',
+    layout: 'panels16',
     count: c.count,
     dim: c.dim,
     dataOffset: 0,
@@ -164,6 +170,8 @@ export async function writeCatalogueFile(path: string, c: CatalogueContent, vers
 
 export interface ParsedHeader {
   header: CatalogueHeader;
+  /** The file's format version (1: row-major sections, repacked on open; 2: panels). */
+  version: FileVersion;
   /** From fstat of the descriptor the header was read through. */
   fileSize: number;
   /** The CRC-32 of the header bytes (prefix bytes 16..20): it names this version of the file. */
@@ -192,10 +200,11 @@ export async function readHeaderFrom(path: string, fh: FileHandle, size: number)
   if (size < PREFIX_BYTES) fail(`not a recscore catalogue (only ${size} bytes)`);
   const prefix = await readExactly(fh, path, PREFIX_BYTES, 0, shrank);
   if (!prefix.subarray(0, 8).equals(MAGIC)) fail('not a recscore catalogue (bad magic)');
-  const version = prefix.readUInt32LE(8);
-  if (version !== FORMAT_VERSION) {
-    fail(`catalogue format version ${version} is not supported (this recscore reads ${FORMAT_VERSION})`);
+  const v = prefix.readUInt32LE(8);
+  if (v !== 1 && v !== 2) {
+    fail(`catalogue format version ${v} is not supported (this recscore reads 1 and 2)`);
   }
+  const version: FileVersion = v === 1 ? 1 : 2;
   const hlen = prefix.readUInt32LE(12);
   // The header cannot be larger than the file: a hostile length allocates nothing.
   if (hlen === 0 || PREFIX_BYTES + hlen > size) {
@@ -210,8 +219,8 @@ export async function readHeaderFrom(path: string, fh: FileHandle, size: number)
   } catch (e) {
     throw new FormatError(path, `corrupt header: ${(e as Error).message}`, { cause: e });
   }
-  const data = checkHeader(path, h, PREFIX_BYTES + hlen, size);
-  return { header: h as CatalogueHeader, fileSize: size, headerCrc, data };
+  const data = checkHeader(path, h, PREFIX_BYTES + hlen, size, version);
+  return { header: h as CatalogueHeader, version, fileSize: size, headerCrc, data };
 }
 
 /** The compressed section's pieces, in file order, as bytes. */
@@ -221,13 +230,14 @@ function compressedPieces(c: CompressedParts): Uint8Array[] {
 }
 
 /** Views of a mapped file's compressed section (its layout checked by checkHeader). */
-export function compressedViews(buffer: ArrayBuffer, h: CatalogueHeader): CompressedParts | null {
+export function compressedViews(buffer: ArrayBuffer, h: CatalogueHeader, version: FileVersion): CompressedParts | null {
   const c = h.compressed;
   if (!c) return null;
   const n = h.count;
+  const e = compactElements(version, c.precision, n, h.dim);
   return {
     precision: c.precision,
-    data: c.precision === 'int8' ? new Int8Array(buffer, c.dataOffset, n * h.dim) : new Uint16Array(buffer, c.dataOffset, n * h.dim),
+    data: c.precision === 'int8' ? new Int8Array(buffer, c.dataOffset, e) : new Uint16Array(buffer, c.dataOffset, e),
     scale: typeof c.scaleOffset === 'number' ? new Float32Array(buffer, c.scaleOffset, n) : undefined,
     err: new Float32Array(buffer, c.errOffset, n),
     errBias: typeof c.errBiasOffset === 'number' ? new Float32Array(buffer, c.errBiasOffset, n) : undefined,

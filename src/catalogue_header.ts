@@ -7,6 +7,7 @@
  */
 import { SCORE_LIMIT } from './catalogue_build.js';
 import type { ItemId } from './catalogue_types.js';
+import { type FileVersion, PANEL, compactBytes, matrixBytes } from './catalogue_layout.js';
 import { FormatError } from './errors.js';
 import { LIMITS } from './limits.js';
 import { describe, nonFiniteName } from './validate.js';
@@ -32,6 +33,8 @@ export interface CompressedSection {
 export interface CatalogueHeader {
   compressed?: CompressedSection | null;
   format: 'recscore-catalogue';
+  /** Version 2: `"panels16"` (the matrix and the compact copy in panels of 16 rows). */
+  layout?: 'panels16';
   dtype: 'float32';
   count: number;
   dim: number;
@@ -65,7 +68,7 @@ const isCrc = (c: unknown): boolean =>
  * Checks the decoded header `h` of a file of `size` bytes whose header ends at byte `headerEnd`,
  * and returns its ids, bias and attributes decoded. Throws FormatError naming the rule.
  */
-export function checkHeader(path: string, h: unknown, headerEnd: number, size: number): HeaderData {
+export function checkHeader(path: string, h: unknown, headerEnd: number, size: number, version: FileVersion): HeaderData {
   const fail: Fail = (msg) => {
     throw new FormatError(path, msg);
   };
@@ -80,7 +83,12 @@ export function checkHeader(path: string, h: unknown, headerEnd: number, size: n
   if (!isInt(off) || off % ALIGN !== 0 || off < headerEnd) {
     fail(`header: dataOffset must be a multiple of ${ALIGN} at or past the end of the header (byte ${headerEnd}), got ${describe(off)}`);
   }
-  if (h.dataBytes !== n * d * 4) fail(`header: dataBytes must be count × dim × 4 = ${n * d * 4}, got ${describe(h.dataBytes)}`);
+  if (version === 2 && h.layout !== `panels${PANEL}`) fail(`header: layout must be "panels${PANEL}", got ${describe(h.layout)}`);
+  const mb = matrixBytes(version, n, d);
+  if (h.dataBytes !== mb) {
+    const rule = version === 1 ? 'count × dim × 4' : `ceil(count / ${PANEL}) × ${PANEL} × dim × 4`;
+    fail(`header: dataBytes must be ${rule} = ${mb}, got ${describe(h.dataBytes)}`);
+  }
   if (!isCrc(h.checksum)) fail('header: checksum must be { algorithm: "crc32", value: a u32 }');
   const norm = h.maxRowNorm;
   if (typeof norm !== 'number' || !(norm >= 0 && norm <= SCORE_LIMIT)) {
@@ -93,7 +101,7 @@ export function checkHeader(path: string, h: unknown, headerEnd: number, size: n
   if (!absent(h.attributes) && !(h.attributes instanceof Uint8Array && h.attributes.byteLength === n * 4)) {
     fail(`attributes: must be nil or count × 4 = ${n * 4} bytes, got ${describe(h.attributes)}`);
   }
-  const end = checkCompressedLayout(fail, h.compressed, n, d, off + n * d * 4, !absent(h.bias));
+  const end = checkCompressedLayout(fail, h.compressed, n, d, off + mb, !absent(h.bias), version);
   if (size < end) fail(`truncated: expected ${end} bytes, found ${size}`);
   if (size > end) fail(`corrupt: expected ${end} bytes, found ${size} (trailing data)`);
   return {
@@ -104,7 +112,7 @@ export function checkHeader(path: string, h: unknown, headerEnd: number, size: n
 }
 
 /** The compressed section's layout; returns where the file must end. */
-function checkCompressedLayout(fail: Fail, c: unknown, n: number, d: number, matrixEnd: number, hasBias: boolean): number {
+function checkCompressedLayout(fail: Fail, c: unknown, n: number, d: number, matrixEnd: number, hasBias: boolean, version: FileVersion): number {
   if (absent(c)) return matrixEnd;
   if (!isMap(c)) fail(`compressed: must be nil or a map, got ${describe(c)}`);
   if (c.precision !== 'int8' && c.precision !== 'bf16') fail(`compressed: precision must be "int8" or "bf16", got ${describe(c.precision)}`);
@@ -114,7 +122,7 @@ function checkCompressedLayout(fail: Fail, c: unknown, n: number, d: number, mat
     fail(`compressed: errBiasOffset must be ${hasBias ? 'given' : 'nil'} when the catalogue has ${hasBias ? 'a' : 'no'} bias, got ${describe(c.errBiasOffset)}`);
   }
   // The pieces in file order, each at a multiple of 64 at or past the end of the one before.
-  const pieces: Array<[string, number]> = [['dataOffset', n * d * (int8 ? 1 : 2)]];
+  const pieces: Array<[string, number]> = [['dataOffset', compactBytes(version, int8 ? 'int8' : 'bf16', n, d)]];
   if (int8) pieces.push(['scaleOffset', n * 4]);
   pieces.push(['errOffset', n * 4]);
   if (hasBias) pieces.push(['errBiasOffset', n * 4]);
@@ -189,15 +197,15 @@ function checkBias(fail: Fail, b: Uint8Array): Float32Array {
   return bias;
 }
 
-/** Copies msgpack binary into a fresh, aligned typed array. */
+/** Copies msgpack binary into a fresh, aligned typed array in shared memory (worker threads use it without a copy). */
 export function copyFloat32(b: Uint8Array): Float32Array {
-  const out = new Float32Array(b.byteLength / 4);
+  const out = new Float32Array(new SharedArrayBuffer(b.byteLength));
   new Uint8Array(out.buffer).set(b);
   return out;
 }
 
 export function copyUint32(b: Uint8Array): Uint32Array {
-  const out = new Uint32Array(b.byteLength / 4);
+  const out = new Uint32Array(new SharedArrayBuffer(b.byteLength));
   new Uint8Array(out.buffer).set(b);
   return out;
 }

@@ -5,34 +5,30 @@ import { SCORE_LIMIT } from './catalogue_build.js';
 import { defaultThreads } from './cpu_quota.js';
 import type { TopKOptions } from './catalogue_types.js';
 import { InvalidArgumentError, OutOfRangeError } from './errors.js';
-import { type CompressedParts, type NativeTopKArgs, native, resolveLevel } from './native.js';
+import { panelFloats } from './catalogue_layout.js';
+import { type NativeCatalogue, type NativeTopKArgs, native, resolveLevel } from './native.js';
 import { arrayLike, batchSize, copyRows, describe, float32Array, kOption, nonFiniteName, threadsOption, uint32 } from './validate.js';
 
 /** Batches of fewer users than this scan the compact copy of a compressed catalogue. */
 const COMPRESSED_MAX_BATCH = 8;
 
-/**
- * The rows packed in panels (native/core/gemm/contract.h) in shared memory, for the kernels: the
- * same size as the matrix, made once per catalogue and handed to worker threads with it.
- */
+/** The rows packed in panels (native/core/gemm/contract.h), in shared memory for worker threads. */
 export function packPanels(vectors: Float32Array, rows: number, d: number): Float32Array {
-  const out = new Float32Array(new SharedArrayBuffer(Math.ceil(rows / 16) * 16 * d * 4));
+  const out = new Float32Array(new SharedArrayBuffer(panelFloats(rows, d) * 4));
   native().packPanels({ values: vectors, rows, d, out });
   return out;
 }
 
 /** What a scan needs of a catalogue. */
 export interface ScanState {
-  vectors: Float32Array;
-  /** The packed rows, made on first use (null for compressed scans, which read the compact copy). */
-  panels: () => Float32Array;
+  /** The native catalogue object (made on first use). */
+  handle: () => NativeCatalogue;
   size: number;
   dim: number;
-  bias: Float32Array | null;
   maxBias: number;
   maxRowNorm: number;
-  attributes: Uint32Array | null;
-  compressed: CompressedParts | null;
+  hasAttributes: boolean;
+  compressed: boolean;
 }
 
 /** Validates everything and builds the native arguments; null for an empty batch. */
@@ -75,12 +71,10 @@ export function prepareTopK(c: ScanState, users: Float32Array, opts: TopKOptions
   }
   if (b === 0) return null;
 
-  const args: NativeTopKArgs = { items: c.vectors, n, d, users, k, threads, isa };
+  const args: NativeTopKArgs = { catalogue: c.handle(), users, k, threads, isa };
   // The compact copy pays off where the scan is bound by memory: a few users per call. Batches
   // are bound by arithmetic and read the float32 rows directly (the same exact result).
-  if (c.compressed && b < COMPRESSED_MAX_BATCH) args.compressed = c.compressed;
-  else args.panels = c.panels();
-  if (c.bias) args.bias = c.bias;
+  if (c.compressed && b < COMPRESSED_MAX_BATCH) args.useCompressed = true;
 
   if (opts.exclude !== undefined) {
     const ex = opts.exclude;
@@ -118,10 +112,9 @@ export function prepareTopK(c: ScanState, users: Float32Array, opts: TopKOptions
     if (typeof f !== 'object' || f === null) {
       throw new InvalidArgumentError(`options.filter must be an object, got ${describe(f)}`);
     }
-    if (!c.attributes) {
+    if (!c.hasAttributes) {
       throw new InvalidArgumentError('options.filter needs a catalogue built with attributes');
     }
-    args.attributes = c.attributes;
     args.filterAll = f.allOf === undefined ? 0 : uint32('options.filter.allOf', f.allOf);
     args.filterAny = f.anyOf === undefined ? 0 : uint32('options.filter.anyOf', f.anyOf);
     args.filterNone = f.noneOf === undefined ? 0 : uint32('options.filter.noneOf', f.noneOf);

@@ -1,5 +1,8 @@
 /** The catalogue's public option and result types, and what crosses to worker threads. */
-import type { CompressedParts, Level } from './native.js';
+import type { CatalogueHeader } from './catalogue_header.js';
+import type { Logger } from './logger.js';
+import type { FileVersion } from './catalogue_layout.js';
+import type { CompressedParts, Level, NativeMappedFile } from './native.js';
 
 export type ItemId = string | number;
 
@@ -78,6 +81,11 @@ export interface OpenOptions {
    * A refused file is a FormatError naming the section and the rule.
    */
   verify?: boolean;
+  /**
+   * Receives a one-line `info` notice when the file is format version 1 (row-major), which is
+   * repacked in memory once per process; `recscore catalogue upgrade` converts it.
+   */
+  logger?: Logger;
 }
 
 export interface NpyOptions {
@@ -96,17 +104,64 @@ export interface FileIdentity {
   checksum: number;
 }
 
+/**
+ * What crosses to a worker thread: never the matrix (a worker maps the same file, or views the
+ * same shared memory) and never the ids (workers return rows; the main thread maps them).
+ */
 export type SharedCatalogue =
-  | { path: string; identity: FileIdentity; panels?: Float32Array | null }
   | {
-      panels?: Float32Array | null;
-      parts: {
-        vectors: Float32Array;
-        dim: number;
-        ids: ReadonlyArray<ItemId> | null;
-        bias: Float32Array | null;
-        attributes: Uint32Array | null;
-        maxRowNorm: number;
-        compressed: CompressedParts | null;
-      };
+      kind: 'file';
+      path: string;
+      identity: FileIdentity;
+      headerCrc: number;
+      version: 1 | 2;
+      /** The header's numbers (count, dim, offsets); its ids, bias and attributes left out. */
+      header: CatalogueHeader;
+      bias: Float32Array | null;
+      attributes: Uint32Array | null;
+      maxRowNorm: number;
+      /** Version 1: the panels and compact copy the main thread repacked (shared memory). */
+      panels: Float32Array | null;
+      compressed: CompressedParts | null;
+    }
+  | {
+      kind: 'memory';
+      panels: Float32Array;
+      size: number;
+      dim: number;
+      bias: Float32Array | null;
+      attributes: Uint32Array | null;
+      maxRowNorm: number;
+      compressed: CompressedParts | null;
     };
+
+/** @internal */
+/** Where a catalogue opened from a file came from (for handing to worker threads). */
+export interface FileOrigin {
+  path: string;
+  identity: FileIdentity;
+  headerCrc: number;
+  version: FileVersion;
+  header: CatalogueHeader;
+}
+
+/** @internal */
+export interface CatalogueParts {
+  compressed?: CompressedParts | null;
+  trustedIds?: boolean;
+  /** A worker's catalogue: ids stay on the main thread, which maps rows to ids. */
+  idsWithheld?: boolean;
+  origin?: FileOrigin;
+  /** The contents passed the deep checks (built here, or a file opened with verification). */
+  verified: boolean;
+  /** The matrix packed in panels (catalogue_layout.ts). */
+  panels: Float32Array;
+  size: number;
+  dim: number;
+  ids: ReadonlyArray<ItemId> | null;
+  bias: Float32Array | null;
+  attributes: Uint32Array | null;
+  maxRowNorm: number;
+  mapping: NativeMappedFile | null;
+}
+

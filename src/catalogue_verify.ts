@@ -15,13 +15,17 @@
 import type { Stats } from 'node:fs';
 import { crc32 } from 'node:zlib';
 
+import { type FileVersion, PANEL, compactIndex, compactPanelElements, panelCount, panelIndex } from './catalogue_layout.js';
+import { crc32Chunked } from './catalogue_file.js';
 import { FormatError } from './errors.js';
 import { type CompressedFault, type CompressedParts, native } from './native.js';
 import { nonFiniteName } from './validate.js';
 
 /** What the pass reads: a mapped file's views, or a catalogue's in-memory parts. */
 export interface VerifyTarget {
-  vectors: Float32Array;
+  /** 1: `matrix` and the compact copy are row-major; 2: packed in panels (catalogue_layout.ts). */
+  version: FileVersion;
+  matrix: Float32Array;
   count: number;
   dim: number;
   bias: Float32Array | null;
@@ -68,32 +72,42 @@ function compressedMessage(f: CompressedFault, row: number, precision: string): 
  */
 export async function verifyContent(path: string, t: VerifyTarget, sums?: Checksums): Promise<void> {
   passes++;
-  const { count: n, dim: d, compressed: c } = t;
+  const { count: n, dim: d, compressed: c, version } = t;
   const nat = native();
-  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / (d * 4)));
+  const panels = version === 2;
+  // Chunks of whole panels (version 2) or rows (version 1); `unit` rows each.
+  const unit = panels ? PANEL : 1;
+  const units = panels ? panelCount(n) : n;
+  const perChunk = Math.max(1, Math.floor(CHUNK_BYTES / (d * 4 * unit)));
+  const compactPer = c ? (panels ? compactPanelElements(c.precision, d) : d) : 0;
   const bytes = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   let matrixCrc = 0;
   let compactCrc = 0;
   let fault: string | null = null;
-  for (let r0 = 0; r0 < n; r0 += rowsPerChunk) {
-    if (r0 > 0) await yieldToLoop();
-    const r1 = Math.min(n, r0 + rowsPerChunk);
-    const values = t.vectors.subarray(r0 * d, r1 * d);
+  for (let u0 = 0; u0 < units; u0 += perChunk) {
+    if (u0 > 0) await yieldToLoop();
+    const u1 = Math.min(units, u0 + perChunk);
+    const [r0, r1] = [u0 * unit, Math.min(n, u1 * unit)];
+    const values = t.matrix.subarray(u0 * unit * d, u1 * unit * d);
     // Views into the mapping are re-taken per chunk: a close() meanwhile detaches the buffer.
-    if (values.length !== (r1 - r0) * d) throw new FormatError(path, 'the catalogue was closed while it was being verified');
+    if (values.length !== (u1 - u0) * unit * d) throw new FormatError(path, 'the catalogue was closed while it was being verified');
     if (sums) matrixCrc = crc32(bytes(values), matrixCrc);
-    const data = c ? c.data.subarray(r0 * d, r1 * d) : null;
+    const data = c ? c.data.subarray(u0 * compactPer, u1 * compactPer) : null;
     if (c && data && sums) compactCrc = crc32(bytes(data), compactCrc);
     if (fault) continue;
-    const st = nat.matrixStats({ values, rows: r1 - r0, d, normLimit: t.maxRowNorm });
+    const st = nat.matrixStats({ values, rows: r1 - r0, d, normLimit: t.maxRowNorm, panels });
     if (st.firstNonFinite >= 0) {
       const i = st.firstNonFinite;
-      fault = `matrix row ${r0 + Math.floor(i / d)} column ${i % d} is ${nonFiniteName(values[i])}`;
+      const v = panels ? values[panelIndex(d, Math.floor(i / d), i % d)] : values[i];
+      fault = `matrix row ${r0 + Math.floor(i / d)} column ${i % d} is ${nonFiniteName(v)}`;
     } else if (st.firstRowAbove >= 0) {
       fault = `matrix row ${r0 + st.firstRowAbove} has norm ${st.rowNormAbove} > maxRowNorm ${t.maxRowNorm} recorded in the header`;
+    } else if (panels && (fault = paddingFault(values, c ? data : null, c?.precision, r0, r1 - r0, u1 === units, d))) {
+      // (set above)
     } else if (c && data) {
+      if (!panels) throw new Error('internal: version-1 contents are verified after repacking');
       const f = nat.checkCompressed({
-        values,
+        panels: values,
         rows: r1 - r0,
         d,
         bias: t.bias ? t.bias.subarray(r0, r1) : undefined,
@@ -113,6 +127,49 @@ export async function verifyContent(path: string, t: VerifyTarget, sums?: Checks
   if (sums && matrixCrc !== sums.matrix) throw new FormatError(path, 'corrupt: matrix checksum mismatch');
   if (sums && c && compactCrc !== sums.compressed) throw new FormatError(path, 'corrupt: compressed section checksum mismatch');
   if (fault) throw new FormatError(path, fault);
+}
+
+/** Version 1: the checksums of the row-major sections as stored (their contents are checked after repacking). */
+export async function verifyChecksums(path: string, matrix: Float32Array, c: CompressedParts | null, sums: Checksums): Promise<void> {
+  const bytes = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  if ((await crc32Chunked(bytes(matrix))) !== sums.matrix) throw new FormatError(path, 'corrupt: matrix checksum mismatch');
+  if (c) {
+    let crc = await crc32Chunked(bytes(c.data));
+    for (const p of [c.scale, c.err, c.errBias]) if (p) crc = crc32(bytes(p), crc);
+    if (crc !== sums.compressed) throw new FormatError(path, 'corrupt: compressed section checksum mismatch');
+  }
+}
+
+/**
+ * Version 2: the padding of the last panel (rows past N) and of the compact copy's groups
+ * (dimensions past d) must be zero, as the writer leaves it (the kernels read it). `values` and
+ * `data` are the chunk of `rows` real rows starting at row r0.
+ */
+function paddingFault(
+  values: Float32Array,
+  data: Int8Array | Uint16Array | null,
+  precision: 'int8' | 'bf16' | undefined,
+  r0: number,
+  rows: number,
+  last: boolean,
+  d: number,
+): string | null {
+  const padded = panelCount(rows) * PANEL;
+  for (let r = last ? rows : padded; r < padded; r++) {
+    for (let p = 0; p < d; p++) {
+      const v = values[panelIndex(d, r, p)];
+      if (v !== 0 || Object.is(v, -0)) return `matrix: padding row ${r0 + r} (past the last item) is not zero`;
+    }
+  }
+  if (!data || !precision) return null;
+  const g = precision === 'int8' ? 4 : 2;
+  const width = Math.ceil(d / g) * g;
+  for (let r = 0; r < padded; r++) {
+    for (let p = r < rows ? d : 0; p < width; p++) {
+      if (data[compactIndex(precision, d, r, p)] !== 0) return `compressed: the compact copy's padding is not zero at row ${r0 + r}, column ${p}`;
+    }
+  }
+  return null;
 }
 
 /**

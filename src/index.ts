@@ -12,7 +12,8 @@ export { Encoder, EncoderState } from './encoder.js';
 export { evaluate, metricsFromRanks, TIE_POLICY } from './cli/evaluate.js';
 export type { EvalMetrics, EvalSession } from './cli/evaluate.js';
 export { EngineSessions, ScoringEngine } from './engine/engine.js';
-export type { EngineOptions, EngineStats, Logger, Recommendation, RecommendRequest } from './engine/engine.js';
+export type { EngineOptions, EngineStats, Recommendation, RecommendRequest } from './engine/engine.js';
+export type { Logger } from './logger.js';
 export type { SessionOptions } from './engine/sessions.js';
 export type { EncoderBackend, EncoderLoadOptions } from './encoder.js';
 export {
@@ -34,7 +35,9 @@ export type { ErrorCode } from './errors.js';
 export type { CpuFeatures, Isa, Level } from './native.js';
 export { VERSION } from './version.js';
 
+import { InvalidArgumentError } from './errors.js';
 import { type CpuFeatures, type Level, native } from './native.js';
+import { describe } from './validate.js';
 
 /** What this CPU runs: its levels (lowest first), the default level and its features. */
 export function nativeInfo(): {
@@ -48,4 +51,17 @@ export function nativeInfo(): {
 } {
   const n = native();
   return { levels: [...n.levels], level: n.level, features: { ...n.features }, isas: [...n.levels], bestIsa: n.level };
+}
+
+/**
+ * Lets idle kernel threads spin for up to `microseconds` (0..100000) before they sleep, trading
+ * CPU for latency between back-to-back calls, as onnxruntime's `allow_spinning`. The default is
+ * 0: idle threads sleep at once, so an idle process uses no CPU. Process-wide; the environment
+ * variable RECSCORE_SPIN_US sets it at start.
+ */
+export function setThreadSpin(microseconds: number): void {
+  if (!Number.isInteger(microseconds) || microseconds < 0 || microseconds > 100_000) {
+    throw new InvalidArgumentError(`microseconds must be an integer in 0..100000, got ${describe(microseconds)}`);
+  }
+  native().setSpin(microseconds);
 }

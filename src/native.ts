@@ -32,23 +32,40 @@ export interface CpuFeatures {
 }
 
 export interface NativeTopKArgs {
-  items: Float32Array;
-  n: number;
-  d: number;
+  catalogue: NativeCatalogue;
   users: Float32Array;
   k: number;
-  bias?: Float32Array;
   exclOffsets?: Int32Array;
   exclRows?: Int32Array;
   allow?: Int32Array;
-  attributes?: Uint32Array;
+  /** Filter on the catalogue's attributes. */
   filterAll?: number;
   filterAny?: number;
   filterNone?: number;
   threads?: number;
   isa?: Isa;
+  /** Scan the compact copy (then rescore the candidates in float32). */
+  useCompressed?: boolean;
+}
+
+/**
+ * The native catalogue object: validates the sizes once and pins the typed arrays (views of a
+ * mapped file, or shared memory) until `close()`, so calls pass only the handle.
+ */
+export interface NativeCatalogue {
+  readonly n: number;
+  readonly d: number;
+  close(): void;
+}
+
+export interface NativeCatalogueParts {
+  n: number;
+  d: number;
   /** The items packed in panels (native/core/gemm/contract.h). */
-  panels?: Float32Array;
+  panels: Float32Array;
+  bias?: Float32Array;
+  attributes?: Uint32Array;
+  /** The compact copy in the panel layout of native/core/gemm/compact.h. */
   compressed?: CompressedParts;
 }
 
@@ -92,6 +109,13 @@ export interface NativeAddon {
   readonly badMaxLevel: string | null;
   /** Register-only FMA GFLOP/s of a level (benchmarks' compute ceiling). */
   fmaPeak(args: { level: Level; threads?: number; reps?: number }): number;
+  readonly Catalogue: new (parts: NativeCatalogueParts) => NativeCatalogue;
+  /** A row-major compact copy (format version 1) in the panel layout. */
+  packCompact<T extends Int8Array | Uint16Array>(args: { precision: 'int8' | 'bf16'; data: T; rows: number; d: number }): T;
+  /** Bounded spinning of idle team threads, in microseconds (0: sleep at once, the default). */
+  setSpin(microseconds: number): void;
+  /** Writes rows [first, first + count) of packed panels row-major into out. */
+  unpackPanels(args: { panels: Float32Array; rows: number; d: number; out: Float32Array; first?: number; count?: number }): void;
   /** Writes the rows packed in panels into out (ceil(rows / 16) * 16 * d floats). */
   packPanels(args: { values: Float32Array; rows: number; d: number; out: Float32Array }): void;
   /** Maps the file open on `fd` when given (the caller keeps and closes it), else opens `path`. */
@@ -99,7 +123,8 @@ export interface NativeAddon {
   topK(args: NativeTopKArgs): NativeTopKResult;
   topKAsync(args: NativeTopKArgs): Promise<NativeTopKResult>;
   /** `firstRowAbove`: the first row whose float64 norm exceeds `normLimit` (-1: none). */
-  matrixStats(args: { values: Float32Array; rows: number; d: number; normLimit?: number }): {
+  /** `panels`: values is packed in panels (the last panel's padding ignored); `firstNonFinite` is row * d + column either way. */
+  matrixStats(args: { values: Float32Array; rows: number; d: number; normLimit?: number; panels?: boolean }): {
     firstNonFinite: number;
     maxRowNorm: number;
     maxAbs: number;
@@ -107,7 +132,8 @@ export interface NativeAddon {
     rowNormAbove: number;
   };
   /** The first row whose compact copy or bound terms the compressed scan cannot rely on, or null. */
-  checkCompressed(args: { values: Float32Array; rows: number; d: number; bias?: Float32Array } & CompressedParts): CompressedFault | null;
+  checkCompressed(args: { panels: Float32Array; rows: number; d: number; bias?: Float32Array } & CompressedParts): CompressedFault | null;
+  /** The compact copy of row-major `values`, in the panel layout. */
   compress(args: { values: Float32Array; rows: number; d: number; bias?: Float32Array; precision: 'int8' | 'bf16' }): Omit<CompressedParts, 'precision'>;
   /** Memory read bandwidth in GB/s over `values` (benchmarks). */
   readBandwidth(args: { values: Float32Array; threads?: number; reps?: number }): number;

@@ -9,11 +9,13 @@ import { crc32 } from 'node:zlib';
 
 import { pack, unpack } from 'msgpackr';
 
+import { type FileVersion, compactBytes, compactIndex, matrixBytes, panelIndex } from '../src/catalogue_layout.js';
+
 /** The decoded file, for an edit callback to change in place. */
 export interface CatalogueFileView {
   /** The decoded header (a plain object): change fields, replace ids, etc. */
   header: Record<string, any>;
-  /** The float32 matrix, row-major (a view into the file). */
+  /** The float32 matrix, row-major (version 1: a view into the file; 2: unpacked, packed back after the edit). */
   matrix: Float32Array;
   /** The header's bias as floats (written back into the header after the edit), or null. */
   bias: Float32Array | null;
@@ -35,10 +37,10 @@ export function intIds(values: number[]): { kind: 'int'; data: Uint8Array } {
 }
 
 /** The pieces of the compressed section as [offset, bytes], in file order. */
-function compressedPieces(h: Record<string, any>): Array<[number, number]> {
+function compressedPieces(h: Record<string, any>, version: FileVersion): Array<[number, number]> {
   const c = h.compressed;
   const n = h.count;
-  const out: Array<[number, number]> = [[c.dataOffset, n * h.dim * (c.precision === 'int8' ? 1 : 2)]];
+  const out: Array<[number, number]> = [[c.dataOffset, compactBytes(version, c.precision, n, h.dim)]];
   if (typeof c.scaleOffset === 'number') out.push([c.scaleOffset, n * 4]);
   out.push([c.errOffset, n * 4]);
   if (typeof c.errBiasOffset === 'number') out.push([c.errBiasOffset, n * 4]);
@@ -54,29 +56,53 @@ export function editCatalogue(path: string, edit: (f: CatalogueFileView) => void
   const file = new Uint8Array(readFileSync(path)); // a copy at offset 0: aligned views
   const buf = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
   const hlen = buf.readUInt32LE(12);
+  const version = buf.readUInt32LE(8) as FileVersion;
   const header = unpack(buf.subarray(24, 24 + hlen)) as Record<string, any>;
   const origin = header.dataOffset as number;
   const n = header.count as number;
   const d = header.dim as number;
-  const pieces = header.compressed ? compressedPieces(header) : [];
+  const pieces = header.compressed ? compressedPieces(header, version) : [];
   const f32 = (o: number | null | undefined, len: number): Float32Array | null =>
     typeof o === 'number' ? new Float32Array(file.buffer, o, len) : null;
   const c = header.compressed;
+  const stored = new Float32Array(file.buffer, origin, matrixBytes(version, n, d) / 4);
+  const compactStored = c
+    ? c.precision === 'int8'
+      ? new Int8Array(file.buffer, c.dataOffset, compactBytes(version, 'int8', n, d))
+      : new Uint16Array(file.buffer, c.dataOffset, compactBytes(version, 'bf16', n, d) / 2)
+    : null;
+  // Version 2 edits see (and change) row-major copies, packed back into the panels afterwards.
+  const at = (r: number, p: number): number => (version === 1 ? r * d + p : panelIndex(d, r, p));
+  const cat = (r: number, p: number): number => (version === 1 ? r * d + p : compactIndex(c.precision, d, r, p));
+  const unpacked = <T extends Float32Array | Int8Array | Uint16Array>(src: T, make: (len: number) => T, index: (r: number, p: number) => number): T => {
+    if (version === 1) return src;
+    const out = make(n * d);
+    for (let r = 0; r < n; r++) for (let p = 0; p < d; p++) out[r * d + p] = src[index(r, p)];
+    return out;
+  };
   const view: CatalogueFileView = {
     header,
-    matrix: new Float32Array(file.buffer, origin, n * d),
+    matrix: unpacked(stored, (l) => new Float32Array(l), at),
     bias: header.bias ? new Float32Array(Uint8Array.from(header.bias).buffer) : null,
-    compact: c ? (c.precision === 'int8' ? new Int8Array(file.buffer, c.dataOffset, n * d) : new Uint16Array(file.buffer, c.dataOffset, n * d)) : null,
+    compact: compactStored ? unpacked(compactStored, (l) => (c.precision === 'int8' ? new Int8Array(l) : new Uint16Array(l)) as never, cat) : null,
     scale: c ? f32(c.scaleOffset, n) : null,
     err: c ? f32(c.errOffset, n) : null,
     errBias: c ? f32(c.errBiasOffset, n) : null,
   };
   const biasBefore = header.bias;
   edit(view);
+  if (version === 2) {
+    for (let r = 0; r < n; r++) {
+      for (let p = 0; p < d; p++) {
+        stored[at(r, p)] = view.matrix[r * d + p];
+        if (compactStored && view.compact) compactStored[cat(r, p)] = view.compact[r * d + p];
+      }
+    }
+  }
   if (view.bias && header.bias === biasBefore) header.bias = new Uint8Array(view.bias.buffer);
   if (opts.recompute ?? true) {
     // Over the sections where they were (moving them below does not change their bytes).
-    header.checksum = { algorithm: 'crc32', value: crc32(file.subarray(origin, origin + n * d * 4)) };
+    header.checksum = { algorithm: 'crc32', value: crc32(file.subarray(origin, origin + stored.byteLength)) };
     if (header.compressed && pieces.length > 0) {
       let crc = 0;
       for (const [o, len] of pieces) crc = crc32(file.subarray(o, o + len), crc);

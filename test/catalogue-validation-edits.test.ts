@@ -199,7 +199,7 @@ describe('files whose checksums were recomputed after an edit', () => {
       ['dim', (f) => void (f.header.dim = 70000), 'header: dim must be an integer in 1..65536, got 70000'],
       ['dtype', (f) => void (f.header.dtype = 'float16'), 'header: dtype must be "float32", got "float16"'],
       ['format', (f) => void (f.header.format = 'npy'), 'header: format must be "recscore-catalogue", got "npy"'],
-      ['dataBytes', (f) => void (f.header.dataBytes += 4), 'header: dataBytes must be count × dim × 4 = 960, got 964'],
+      ['dataBytes', (f) => void (f.header.dataBytes += 4), 'header: dataBytes must be ceil(count / 16) × 16 × dim × 4 = 1152, got 1156'],
       ['offset', (f) => void (f.header.dataOffset += 4), 'header: dataOffset must be a multiple of 64 at or past the end of the header (byte '],
       ['norm', (f) => void (f.header.maxRowNorm = -1), 'header: maxRowNorm must be a number in 0..1e+37, got -1'],
       ['normNaN', (f) => void (f.header.maxRowNorm = Number.NaN), 'header: maxRowNorm must be a number in 0..1e+37, got NaN'],

@@ -34,6 +34,7 @@ describe('the published types', () => {
       | 'evaluate'
       | 'metricsFromRanks'
       | 'nativeInfo'
+      | 'setThreadSpin'
     >();
   });
 
@@ -43,6 +44,7 @@ describe('the published types', () => {
       | 'size'
       | 'dim'
       | 'path'
+      | 'formatVersion'
       | 'precision'
       | 'hasBias'
       | 'hasAttributes'

@@ -18,9 +18,9 @@ const workerCode = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { Catalogue } = require(workerData.dist);
 (async () => {
-  const { path, shared, dim, users, k } = workerData;
+  const { path, shared, users, k } = workerData;
   const mapped = await Catalogue.open(path);
-  const inMemory = Catalogue.fromVectors(shared, { dim });
+  const inMemory = await Catalogue._fromShared(shared);
   const results = [];
   for (let i = 0; i < 5; i++) {
     results.push(mapped.topK(users, { k, threads: 1 }));
@@ -90,10 +90,11 @@ describe('the addon in worker threads', () => {
     await cat.save(path);
     const users = randomMatrix(6, dim, 62);
     const expected = cat.topK(users, { k: 12 });
-    const shared = cat._vectors; // a SharedArrayBuffer view: workers see it without a copy
-    expect(shared.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const shared = cat._share(); // the panels in shared memory: workers see them without a copy
+    if (shared.kind !== 'memory') throw new Error('expected an in-memory share');
+    expect(shared.panels.buffer).toBeInstanceOf(SharedArrayBuffer);
     const all = await Promise.all(
-      Array.from({ length: 4 }, () => runWorker({ dist, path, shared, dim, users, k: 12 })),
+      Array.from({ length: 4 }, () => runWorker({ dist, path, shared, users, k: 12 })),
     );
     for (const results of all) {
       expect(results).toHaveLength(15);

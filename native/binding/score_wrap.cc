@@ -10,6 +10,7 @@
 #include "../core/errors.h"
 #include "../core/scorer.h"
 #include "args.h"
+#include "catalogue_wrap.h"
 #include "errors.h"
 
 namespace recscore_binding {
@@ -19,7 +20,10 @@ namespace {
 struct TopKBaton {
   recscore::ScoreRequest req;
   std::shared_ptr<recscore::ThreadTeam> team;  // kept alive while the work runs
-  Napi::ObjectReference items_pin, bias_pin, attributes_pin, panels_pin;
+  // The catalogue's arrays stay pinned while this share is held (released on the JS thread, with
+  // the baton); the object itself is kept too.
+  std::shared_ptr<const CatalogueState> catalogue;
+  Napi::ObjectReference catalogue_pin;
   // Copied: a caller could transfer (detach) its buffer while the work runs; B x d is small.
   std::vector<float> users;
   std::vector<int32_t> excl_offsets, excl_rows;  // copied: sorted in place
@@ -30,9 +34,7 @@ struct TopKBaton {
   std::vector<uint64_t> eligible;
   std::vector<int32_t> rows;
   std::vector<float> scores;
-  // Compressed catalogue (int8/bf16): the compact rows and bound terms, pinned.
-  recscore::CompressedView compressed;
-  Napi::ObjectReference comp_data_pin, comp_scale_pin, comp_err_pin, comp_err_bias_pin;
+  bool use_compressed = false;  // scan the catalogue's compact copy
   std::vector<int32_t> candidates;
   CapturedError error;
 
@@ -50,9 +52,9 @@ struct TopKBaton {
       }
       rows.resize(req.b * req.k);
       scores.resize(req.b * req.k);
-      if (compressed.precision != recscore::Precision::kF32) {
+      if (use_compressed) {
         candidates.resize(req.b);
-        recscore::score_topk_compressed(req, compressed, rows.data(), scores.data(), candidates.data());
+        recscore::score_topk_compressed(req, catalogue->compressed, rows.data(), scores.data(), candidates.data());
       } else {
         recscore::score_topk(req, rows.data(), scores.data());
       }
@@ -86,6 +88,11 @@ uint32_t u32_field(const Napi::Object& o, const char* name) {
   return static_cast<uint32_t>(v);
 }
 
+bool given(const Napi::Object& o, const char* name) {
+  Napi::Value v = o.Get(name);
+  return !v.IsUndefined() && !v.IsNull();
+}
+
 std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info, std::shared_ptr<recscore::ThreadTeam> team) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(env, "topK expects an options object");
@@ -93,12 +100,14 @@ std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info, std::shared_ptr
   auto bt = std::make_unique<TopKBaton>();
   auto& r = bt->req;
 
-  auto items = typed_field<float>(o, "items", napi_float32_array, false, &bt->items_pin);
-  r.n = size_field(o, "n", 0, false);
-  r.d = size_field(o, "d", 0, false);
-  if (r.d == 0) throw_type_error(env, "d must be positive");
-  if (r.n > items.length / r.d) throw_type_error(env, "items holds fewer than n x d values");
-  r.items = items.data;
+  Napi::Value cat = o.Get("catalogue");
+  bt->catalogue = CatalogueWrap::acquire(env, cat);
+  bt->catalogue_pin = Napi::Persistent(cat.As<Napi::Object>());
+  const CatalogueState& c = *bt->catalogue;
+  r.n = c.n;
+  r.d = c.d;
+  r.panels = c.panels;  // items stay null: every path reads the panels
+  r.bias = c.bias;
 
   auto users = typed_field<float>(o, "users", napi_float32_array, false, nullptr);
   if (users.length % r.d != 0) throw_type_error(env, "users length is not a multiple of d");
@@ -108,16 +117,6 @@ std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info, std::shared_ptr
   r.k = size_field(o, "k", 0, false);
   if (r.k == 0 || r.k > r.n) {
     throw make_js_error(env, {ErrorKind::kRange, "k must be in 1..n"});
-  }
-
-  auto bias = typed_field<float>(o, "bias", napi_float32_array, true, &bt->bias_pin);
-  if (bias.data && bias.length < r.n) throw_type_error(env, "bias holds fewer than n values");
-  r.bias = bias.data;
-
-  auto panels = typed_field<float>(o, "panels", napi_float32_array, true, &bt->panels_pin);
-  if (panels.present) {
-    if (panels.length != recscore::panel_count(r.n) * recscore::panel_floats(r.d)) throw_type_error(env, "panels do not hold n x d packed values");
-    r.panels = panels.data;
   }
 
   auto offs = typed_field<int32_t>(o, "exclOffsets", napi_int32_array, true, nullptr);
@@ -141,43 +140,21 @@ std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info, std::shared_ptr
     bt->has_allow = true;
     if (allow.length) bt->allow.assign(allow.data, allow.data + allow.length);
   }
-  auto attrs = typed_field<uint32_t>(o, "attributes", napi_uint32_array, true, &bt->attributes_pin);
-  if (attrs.data) {
-    if (attrs.length < r.n) throw_type_error(env, "attributes holds fewer than n values");
-    bt->attributes = attrs.data;
-    bt->all = u32_field(o, "filterAll");
-    bt->any = u32_field(o, "filterAny");
-    bt->none = u32_field(o, "filterNone");
+  // An attribute filter: a word that is not zero needs the catalogue's attributes (all three zero
+  // let every row pass, attributes or not).
+  bt->all = u32_field(o, "filterAll");
+  bt->any = u32_field(o, "filterAny");
+  bt->none = u32_field(o, "filterNone");
+  if ((bt->all | bt->any | bt->none) != 0) {
+    if (!c.attributes && c.n > 0) throw_type_error(env, "filterAll/filterAny/filterNone: the catalogue has no attributes");
+    bt->attributes = c.attributes;
   }
 
-  Napi::Value cv = o.Get("compressed");
-  if (cv.IsObject()) {
-    Napi::Object c = cv.As<Napi::Object>();
-    Napi::Value pv = c.Get("precision");
-    const std::string prec = pv.IsString() ? pv.As<Napi::String>().Utf8Value() : "";
-    auto& v = bt->compressed;
-    if (prec == "int8") {
-      auto q = typed_field<int8_t>(c, "data", napi_int8_array, false, &bt->comp_data_pin);
-      auto sc = typed_field<float>(c, "scale", napi_float32_array, false, &bt->comp_scale_pin);
-      if (q.length < r.n * r.d || sc.length < r.n) throw_type_error(env, "compressed int8 data is too short");
-      v.precision = recscore::Precision::kInt8;
-      v.data = q.data;
-      v.scale = sc.data;
-    } else if (prec == "bf16") {
-      auto h = typed_field<uint16_t>(c, "data", napi_uint16_array, false, &bt->comp_data_pin);
-      if (h.length < r.n * r.d) throw_type_error(env, "compressed bf16 data is too short");
-      v.precision = recscore::Precision::kBf16;
-      v.data = h.data;
-    } else {
-      throw_type_error(env, "compressed.precision must be int8 or bf16");
-    }
-    auto err = typed_field<float>(c, "err", napi_float32_array, false, &bt->comp_err_pin);
-    auto eb = typed_field<float>(c, "errBias", napi_float32_array, true, &bt->comp_err_bias_pin);
-    if (err.length < r.n || (eb.present && eb.length < r.n) || (r.bias && !eb.present)) {
-      throw_type_error(env, "compressed bound terms do not match the catalogue");
-    }
-    v.err = err.data;
-    v.err_bias = eb.present ? eb.data : nullptr;
+  if (given(o, "useCompressed")) {
+    Napi::Value uc = o.Get("useCompressed");
+    if (!uc.IsBoolean()) throw_type_error(env, "useCompressed must be a boolean");
+    bt->use_compressed = uc.As<Napi::Boolean>().Value();
+    if (bt->use_compressed && !c.has_compressed) throw_type_error(env, "useCompressed: the catalogue has no compressed copy");
   }
 
   r.threads = static_cast<int>(std::min<size_t>(size_field(o, "threads", 1, true), 256));

@@ -11,6 +11,7 @@
 
 #include "bf16.h"
 #include "errors.h"
+#include "gemm/compact.h"
 #include "gemm/contract.h"
 #include "kernels.h"
 #include "topk.h"
@@ -20,6 +21,7 @@ namespace {
 
 constexpr size_t kBlockRows = 8192;  // rows a team member claims at a time
 constexpr size_t kTile = 512;        // approximate scores computed together
+static_assert(kBlockRows % kPanel == 0 && kTile % kPanel == 0, "tiles start on panel boundaries");
 
 double up(double v) { return v * (1 + 1e-12) + 1e-300; }
 float upf(double v) { return std::nextafter(static_cast<float>(v), INFINITY); }
@@ -45,15 +47,17 @@ struct Pass {
 };
 
 // float64 sums of squares, in index order, of a row (xx) and of its distance to the compact copy
-// (rr); xh(i) is the compact copy's value i, exactly. compress and check_compressed share it.
-template <typename Decode>
-void row_sums(const float* row, size_t d, Decode xh, double& xx, double& rr) {
+// (rr); x(i) is the row's value i, xh(i) the compact copy's, exactly. compress and
+// check_compressed share it (whatever the layouts they read, the same sums).
+template <typename Row, typename Decode>
+void row_sums(size_t d, Row x, Decode xh, double& xx, double& rr) {
   xx = 0;
   rr = 0;
   for (size_t i = 0; i < d; ++i) {
+    const float v = x(i);
     const double h = xh(i);
-    xx += static_cast<double>(row[i]) * row[i];
-    rr += (row[i] - h) * (row[i] - h);
+    xx += static_cast<double>(v) * v;
+    rr += (v - h) * (v - h);
   }
 }
 
@@ -73,31 +77,36 @@ Compressed compress(const float* x, size_t n, size_t d, const float* bias, Preci
   const double g = bound_g(d);
   c.err.resize(n);
   if (p == Precision::kInt8) {
-    c.q.resize(n * d);
+    c.q.assign(i8_compact_elems(n, d), 0);
     c.scale.resize(n);
   } else {
-    c.h.resize(n * d);
+    c.h.assign(bf16_compact_elems(n, d), 0);
   }
   if (bias) c.err_bias.resize(n);
+  std::vector<int8_t> q(d);
+  std::vector<uint16_t> h(d);
   for (size_t j = 0; j < n; ++j) {
     const float* row = x + j * d;
+    auto xv = [row](size_t i) { return row[i]; };
     double xx = 0, rr = 0;
     if (p == Precision::kInt8) {
       float mx = 0;
       for (size_t i = 0; i < d; ++i) mx = std::max(mx, std::fabs(row[i]));
       const float scale = mx > 0 ? mx / 127.0f : 0.0f;
       c.scale[j] = scale;
-      int8_t* q = c.q.data() + j * d;
       for (size_t i = 0; i < d; ++i) {
         long qi = scale > 0 ? std::lround(row[i] / scale) : 0;
         qi = std::min(127L, std::max(-127L, qi));
         q[i] = static_cast<int8_t>(qi);
+        c.q[i8_index(j, i, d)] = q[i];
       }
-      row_sums(row, d, [&](size_t i) { return static_cast<double>(scale) * static_cast<double>(q[i]); }, xx, rr);
+      row_sums(d, xv, [&](size_t i) { return static_cast<double>(scale) * static_cast<double>(q[i]); }, xx, rr);
     } else {
-      uint16_t* h = c.h.data() + j * d;
-      for (size_t i = 0; i < d; ++i) h[i] = to_bf16(row[i]);
-      row_sums(row, d, [&](size_t i) { return static_cast<double>(from_bf16(h[i])); }, xx, rr);
+      for (size_t i = 0; i < d; ++i) {
+        h[i] = to_bf16(row[i]);
+        c.h[bf16_index(j, i, d)] = h[i];
+      }
+      row_sums(d, xv, [&](size_t i) { return static_cast<double>(from_bf16(h[i])); }, xx, rr);
     }
     c.err[j] = err_term(xx, rr, g);
     if (bias) c.err_bias[j] = err_bias_term(bias[j], g);
@@ -105,7 +114,8 @@ Compressed compress(const float* x, size_t n, size_t d, const float* bias, Preci
   return c;
 }
 
-CompressedFault check_compressed(const float* x, size_t n, size_t d, const float* bias, const CompressedView& c) {
+CompressedFault check_compressed(const float* panels, size_t n, size_t d, const float* bias,
+                                 const CompressedView& c) {
   if (c.precision == Precision::kF32 || !c.data || !c.err || (c.precision == Precision::kInt8 && !c.scale) ||
       (bias && !c.err_bias)) {
     throw InvalidArgument("compressed view is incomplete");
@@ -119,23 +129,29 @@ CompressedFault check_compressed(const float* x, size_t n, size_t d, const float
     f.required = required;
     return f;
   };
+  const size_t w = c.precision == Precision::kInt8 ? kI8Width : kBf16Width;
   for (size_t j = 0; j < n; ++j) {
-    const float* row = x + j * d;
+    // Row j in its panels: element i of the float32 row at prow[i * kPanel], of the compact copy
+    // at cofs + (i / w) * kPanel * w + i % w (gemm/contract.h, gemm/compact.h).
+    const float* prow = panels + (j / kPanel) * panel_floats(d) + j % kPanel;
+    auto xv = [prow](size_t i) { return prow[i * kPanel]; };
+    const size_t cofs = compact_index(j, 0, d, w);
+    auto at = [cofs, w](size_t i) { return cofs + (i / w) * (kPanel * w) + i % w; };
     double xx = 0, rr = 0;
     if (c.precision == Precision::kInt8) {
       const float scale = c.scale[j];
       if (!(std::isfinite(scale) && scale >= 0)) return fail(j, CompressedRule::kScale, scale, 0);
-      const int8_t* q = static_cast<const int8_t*>(c.data) + j * d;
-      row_sums(row, d, [&](size_t i) { return static_cast<double>(scale) * static_cast<double>(q[i]); }, xx, rr);
+      const int8_t* q = static_cast<const int8_t*>(c.data);
+      row_sums(d, xv, [&](size_t i) { return static_cast<double>(scale) * static_cast<double>(q[at(i)]); }, xx, rr);
     } else {
-      const uint16_t* h = static_cast<const uint16_t*>(c.data) + j * d;
+      const uint16_t* h = static_cast<const uint16_t*>(c.data);
       for (size_t i = 0; i < d; ++i) {
-        if ((h[i] & 0x7f80u) == 0x7f80u) {
+        if ((h[at(i)] & 0x7f80u) == 0x7f80u) {
           f.column = static_cast<int64_t>(i);
-          return fail(j, CompressedRule::kNonFinite, from_bf16(h[i]), 0);
+          return fail(j, CompressedRule::kNonFinite, from_bf16(h[at(i)]), 0);
         }
       }
-      row_sums(row, d, [&](size_t i) { return static_cast<double>(from_bf16(h[i])); }, xx, rr);
+      row_sums(d, xv, [&](size_t i) { return static_cast<double>(from_bf16(h[at(i)])); }, xx, rr);
     }
     // |x̂_j| <= 2 |x_j| keeps approximate scores as far from overflow as the float32 ones.
     if (rr > xx) return fail(j, CompressedRule::kFarther, std::sqrt(rr), std::sqrt(xx));
@@ -159,6 +175,7 @@ void score_topk_compressed(const ScoreRequest& r, const CompressedView& c, int32
   if (c.precision == Precision::kF32 || !c.data || !c.err || (c.precision == Precision::kInt8 && !c.scale)) {
     throw InvalidArgument("compressed view is incomplete");
   }
+  if (!r.panels && !r.items) throw InvalidArgument("the request has neither panels nor items");
   const Kernels& kern = kernels_for(r.isa);
   const size_t d = r.d, k = r.k;
   size_t threads = r.team ? std::min(static_cast<size_t>(std::max(1, r.threads)), r.team->size()) : 1;
@@ -188,10 +205,13 @@ void score_topk_compressed(const ScoreRequest& r, const CompressedView& c, int32
       const int32_t* ex = ex_first ? std::lower_bound(ex_first, ex_last, static_cast<int32_t>(lo)) : nullptr;
       for (size_t t0 = lo; t0 < hi; t0 += kTile) {
         const size_t nt = std::min(kTile, hi - t0);
+        // Tiles start on panel boundaries (kBlockRows and kTile are multiples of kPanel).
         if (c.precision == Precision::kInt8) {
-          kern.dot_rows_i8(user, static_cast<const int8_t*>(c.data) + t0 * d, d, nt, c.scale + t0, approx.data());
+          kern.dot_rows_i8(user, static_cast<const int8_t*>(c.data) + (t0 / kPanel) * compact_panel_elems(d, kI8Width),
+                           d, nt, c.scale + t0, approx.data());
         } else {
-          kern.dot_rows_bf16(user, static_cast<const uint16_t*>(c.data) + t0 * d, d, nt, approx.data());
+          kern.dot_rows_bf16(user, static_cast<const uint16_t*>(c.data) + (t0 / kPanel) * compact_panel_elems(d, kBf16Width),
+                             d, nt, approx.data());
         }
         // Bounds for the whole tile (vectorisable), then only the few rows that matter.
         const float* err = c.err + t0;
@@ -271,8 +291,11 @@ void score_topk_compressed(const ScoreRequest& r, const CompressedView& c, int32
     std::vector<Scored> store(std::max<size_t>(2 * k, k + 16));
     TopK top(k, store.data(), store.size());
     for (int32_t row : rows) {
-      // The contract's chain (gemm/contract.h): the same bits as every level's float32 scan.
-      float s = contract_dot(user, r.items + static_cast<size_t>(row) * d, d, 1, 0.0f);
+      // The contract's chain (gemm/contract.h): the same bits as every level's float32 scan,
+      // from the row in its panel (stride kPanel) or row-major.
+      const size_t j = static_cast<size_t>(row);
+      float s = r.panels ? contract_dot(user, r.panels + (j / kPanel) * panel_floats(d) + j % kPanel, d, kPanel, 0.0f)
+                         : contract_dot(user, r.items + j * d, d, 1, 0.0f);
       if (r.bias) s += r.bias[row];
       top.push(s, row);
     }

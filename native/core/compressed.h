@@ -11,14 +11,23 @@
 // set bigger (slower, still exact).
 //
 // The bound. Let R_j >= |x_j - x̂_j| and X_j >= |x_j| (Euclidean norms, float64 rounded up),
-// g = (d + 32) * 2^-23 (more than twice the worst relative rounding of an 8-lane FMA dot product
-// of length d plus its reduction tree and the bias add), and |u| the user's norm. Then
+// g = (d + 32) * 2^-23, and |u| the user's norm. Both kernels are sequential FMA chains in index
+// order: the float32 one is the contract's chain (gemm/contract.h) plus the bias add; the
+// approximate one is one chain per row over the compact copy (kernels.h: dot_rows_*), then the
+// int8 scale product, then the bias add. A chain of d FMAs followed by two more rounded
+// operations is within γ_{d+2} = (d+2)u / (1 - (d+2)u) (u = 2^-24) of the exact value relative to
+// Σ|u_i x_i| + |b_j|, and g >= γ_{d+2} for every d below 2^22 (with a factor 2 to spare for d
+// below 20000). Then
 //   |s_j - (u·x_j + b_j)|   <= g (|u| X_j + |b_j|)              (float32 kernel)
 //   |a_j - (u·x̂_j + b_j)|  <= g (|u| (X_j + R_j) + |b_j|)      (approximate kernel)
 //   |u·x̂_j - u·x_j|        <= |u| R_j                            (Cauchy–Schwarz)
 // so E_j = |u| (R_j + g (2 X_j + R_j)) + 2 g |b_j|, stored per row as e_j = R_j + g (2 X_j + R_j)
 // and f_j = 2 g |b_j|, and inflated by 2^-18 relative (plus a tiny absolute term) to absorb the
 // float32 arithmetic that evaluates E_j and a_j ± E_j themselves.
+//
+// Layouts. The float32 rows are read as packed panels (gemm/contract.h) or, where a caller still
+// has them, row-major; the compact copy is always packed in panels (gemm/compact.h: int8 in
+// groups of 4 dimensions, bf16 in pairs), and scale, err and err_bias are arrays of n floats.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -32,7 +41,9 @@ enum class Precision { kF32 = 0, kInt8 = 1, kBf16 = 2 };
 
 struct CompressedView {
   Precision precision = Precision::kF32;
-  const void* data = nullptr;  // n x d int8 or uint16 (bf16)
+  // int8 or uint16 (bf16) packed in panels (gemm/compact.h): i8_compact_elems(n, d) or
+  // bf16_compact_elems(n, d) elements.
+  const void* data = nullptr;
   const float* scale = nullptr;  // int8: per-row scale (x̂ = scale * q); null for bf16
   const float* err = nullptr;    // e_j (see above)
   const float* err_bias = nullptr;  // f_j, or null when there is no bias
@@ -40,12 +51,13 @@ struct CompressedView {
 
 struct Compressed {
   Precision precision = Precision::kF32;
-  std::vector<int8_t> q;       // int8
-  std::vector<uint16_t> h;     // bf16
+  std::vector<int8_t> q;       // int8, packed in panels (gemm/compact.h)
+  std::vector<uint16_t> h;     // bf16, packed in panels
   std::vector<float> scale, err, err_bias;
 };
 
-// [sync] Builds the compact copy and per-row bound terms of an n x d matrix (and bias, or null).
+// [sync] Builds the compact copy (packed in panels) and per-row bound terms of the row-major
+// n x d matrix x (and bias, or null).
 Compressed compress(const float* x, size_t n, size_t d, const float* bias, Precision p);
 
 // What check_compressed found wrong with a row (kOk: nothing).
@@ -67,15 +79,19 @@ struct CompressedFault {
 };
 
 // [sync, any thread] Checks a compact copy (as read from a file) against the float32 rows it
-// stands for, rows [0, n): that its bound terms cover its actual error, computed exactly as
-// compress computes them (so whatever compress wrote passes), and that approximate scores stay
-// within float32 range wherever float32 scores do. Returns the first row that fails. The rows
-// and bias must be finite (checked first by the caller).
-CompressedFault check_compressed(const float* x, size_t n, size_t d, const float* bias, const CompressedView& c);
+// stands for, rows [0, n), given as packed panels (panel_count(n) * panel_floats(d) floats,
+// gemm/contract.h): that its bound terms cover its actual error, computed exactly as compress
+// computes them (so whatever compress wrote passes), and that approximate scores stay within
+// float32 range wherever float32 scores do. Returns the first row that fails (`column`: the
+// dimension). The rows and bias must be finite (checked first by the caller). Padding (rows past
+// n, dimensions past d) is not read.
+CompressedFault check_compressed(const float* panels, size_t n, size_t d, const float* bias,
+                                 const CompressedView& c);
 
 // [sync; caller + team helpers] The float32 top-k of req (same contract as score_topk) computed
-// from the compact copy plus float32 rescoring of candidates. candidates (b entries, optional)
-// receives each user's candidate-set size.
+// from the compact copy plus float32 rescoring of candidates, read from req.panels when given,
+// else from req.items (the same chain, the same bits). candidates (b entries, optional) receives
+// each user's candidate-set size.
 void score_topk_compressed(const ScoreRequest& req, const CompressedView& c, int32_t* out_rows,
                            float* out_scores, int32_t* candidates);
 

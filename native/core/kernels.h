@@ -21,9 +21,12 @@ struct Kernels {
   // formula and the same bits on every level.
   void (*sigmoid)(float* v, size_t n);
   void (*tanh)(float* v, size_t n);
-  // [sync, any thread] Approximate scores from compact rows (compressed catalogues; any
-  // summation order: the caller's error bound covers it). out[j] = scale[j] * (u · q_j) for
-  // int8 rows, out[j] = u · h_j for bfloat16 rows (the upper 16 bits of a float32), j < n.
+  // [sync, any thread] Approximate scores from compact rows packed in panels (gemm/compact.h;
+  // compressed catalogues): q / h point at the panel holding row 0, rows [0, n) are scored (the
+  // last panel may be partial; only out[0, n) is written). For each row one sequential FMA chain
+  // over the dimensions in index order from zero (compressed.h's bound assumes no more rounding
+  // than that): out[j] = scale[j] * chain(u, q_j) for int8 rows, out[j] = chain(u, h_j) for
+  // bfloat16 rows (the upper 16 bits of a float32). Every level computes these same chains.
   void (*dot_rows_i8)(const float* u, const int8_t* q, size_t d, size_t n, const float* scale, float* out);
   void (*dot_rows_bf16)(const float* u, const uint16_t* h, size_t d, size_t n, float* out);
   Isa isa;

@@ -3,9 +3,9 @@
 // could otherwise be picked by the linker and run on a CPU without it).
 #include "kernels.h"
 
-#include "bf16.h"
-
 #include <cstring>
+
+#include "gemm/compact.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -90,61 +90,119 @@ RS_AVX2 void sigmoid_avx2(float* v, size_t n) { apply<sigmoid256>(v, n); }
 
 RS_AVX2 void tanh_avx2(float* v, size_t n) { apply<tanh256>(v, n); }
 
-RS_AVX2_INLINE float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-RS_AVX2_INLINE __m256 load_i8(const int8_t* p) {
-  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-}
-
-RS_AVX2_INLINE __m256 load_bf16(const uint16_t* p) {
-  __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
-}
-
-// Four rows at a time (independent accumulators); the tail of d in scalar code.
-template <typename T, __m256 (*Load)(const T*), float (*One)(T)>
-RS_AVX2_INLINE void dot_rows(const float* u, const T* rows, size_t d, size_t n, float* out) {
-  const size_t d8 = d & ~static_cast<size_t>(7);
-  size_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const T* r = rows + j * d;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t p = 0; p < d8; p += 8) {
-      __m256 uv = _mm256_loadu_ps(u + p);
-      a0 = _mm256_fmadd_ps(uv, Load(r + p), a0);
-      a1 = _mm256_fmadd_ps(uv, Load(r + d + p), a1);
-      a2 = _mm256_fmadd_ps(uv, Load(r + 2 * d + p), a2);
-      a3 = _mm256_fmadd_ps(uv, Load(r + 3 * d + p), a3);
-    }
-    float s[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
-    for (size_t p = d8; p < d; ++p) {
-      for (int c = 0; c < 4; ++c) s[c] += u[p] * One(r[c * d + p]);
-    }
-    for (int c = 0; c < 4; ++c) out[j + c] = s[c];
+// Compact rows packed in panels (gemm/compact.h): a group is 64 bytes, 16 rows of one 32-bit lane
+// each (rows 0-7 in the first ymm, 8-15 in the second), the lane holding w consecutive dimensions
+// of its row. Each lane runs its row's chain, the user's element broadcast: the scalar level's
+// chains exactly.
+struct I8Lanes {
+  static constexpr size_t w = kI8Width;
+  // Dimension T of each lane: its byte T, sign-extended.
+  template <int T>
+  static RS_AVX2_INLINE __m256 ext(__m256i v) {
+    return _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(v, 24 - 8 * T), 24));
   }
-  for (; j < n; ++j) {
-    const T* r = rows + j * d;
-    __m256 a = _mm256_setzero_ps();
-    for (size_t p = 0; p < d8; p += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(u + p), Load(r + p), a);
-    float s = hsum(a);
-    for (size_t p = d8; p < d; ++p) s += u[p] * One(r[p]);
-    out[j] = s;
+};
+
+struct Bf16Lanes {
+  static constexpr size_t w = kBf16Width;
+  // Dimension T of each lane: its low (T = 0) or high (T = 1) half as the upper half of a float.
+  template <int T>
+  static RS_AVX2_INLINE __m256 ext(__m256i v) {
+    if (T == 0) return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    return _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
+  }
+};
+
+template <typename L, size_t P, int T>
+RS_AVX2_INLINE void chain_step(const __m256i* v, float ut, __m256* acc) {
+  const __m256 ub = _mm256_set1_ps(ut);
+  for (size_t i = 0; i < 2 * P; ++i) acc[i] = _mm256_fmadd_ps(ub, L::template ext<T>(v[i]), acc[i]);
+}
+
+template <size_t P>
+RS_AVX2_INLINE void load_groups(const char* base, size_t stride, size_t g, __m256i* v) {
+  for (size_t p = 0; p < P; ++p) {
+    const char* at = base + p * stride + g * 64;
+    v[2 * p] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at));
+    v[2 * p + 1] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + 32));
   }
 }
 
-inline float one_i8(int8_t v) { return static_cast<float>(v); }
+// The chains of P consecutive panels (16 P rows) at base, panels `stride` bytes apart, into acc
+// (2 P vectors: rows 0-7 and 8-15 of each panel).
+template <typename L, size_t P>
+RS_AVX2_INLINE void panel_chains(const float* u, const char* base, size_t stride, size_t d, __m256* acc) {
+  for (size_t i = 0; i < 2 * P; ++i) acc[i] = _mm256_setzero_ps();
+  const size_t full = d / L::w, rem = d % L::w;
+  __m256i v[2 * P];
+  for (size_t g = 0; g < full; ++g) {
+    load_groups<P>(base, stride, g, v);
+    const float* ug = u + g * L::w;
+    chain_step<L, P, 0>(v, ug[0], acc);
+    chain_step<L, P, 1>(v, ug[1], acc);
+    if constexpr (L::w == 4) {
+      chain_step<L, P, 2>(v, ug[2], acc);
+      chain_step<L, P, 3>(v, ug[3], acc);
+    }
+  }
+  if (rem) {  // the last group's dimensions below d only
+    load_groups<P>(base, stride, full, v);
+    const float* ug = u + full * L::w;
+    chain_step<L, P, 0>(v, ug[0], acc);
+    if constexpr (L::w == 4) {
+      if (rem > 1) chain_step<L, P, 1>(v, ug[1], acc);
+      if (rem > 2) chain_step<L, P, 2>(v, ug[2], acc);
+    }
+  }
+}
+
+template <size_t V>
+RS_AVX2_INLINE void store_rows(const __m256* acc, const float* scale, size_t first, float* out) {
+  for (size_t i = 0; i < V; ++i) {
+    __m256 s = acc[i];
+    if (scale) s = _mm256_mul_ps(_mm256_loadu_ps(scale + first + 8 * i), s);
+    _mm256_storeu_ps(out + first + 8 * i, s);
+  }
+}
+
+// out[j] = chain_j (times scale[j] when scale is given), j < n: four panels at a time, then one,
+// then the partial last panel through a buffer (nothing past out[n - 1] or scale[n - 1] is touched).
+template <typename L>
+RS_AVX2_INLINE void dot_rows_panels(const float* u, const void* data, size_t d, size_t n, const float* scale, float* out) {
+  const char* base = static_cast<const char*>(data);
+  const size_t stride = 64 * compact_groups(d, L::w);
+  const size_t full = n / kPanel;
+  size_t q = 0;
+  for (; q + 4 <= full; q += 4) {
+    __m256 acc[8];
+    panel_chains<L, 4>(u, base + q * stride, stride, d, acc);
+    store_rows<8>(acc, scale, q * kPanel, out);
+  }
+  for (; q < full; ++q) {
+    __m256 acc[2];
+    panel_chains<L, 1>(u, base + q * stride, stride, d, acc);
+    store_rows<2>(acc, scale, q * kPanel, out);
+  }
+  const size_t tail = n - full * kPanel;
+  if (tail) {
+    __m256 acc[2];
+    panel_chains<L, 1>(u, base + full * stride, stride, d, acc);
+    alignas(32) float buf[kPanel];
+    _mm256_store_ps(buf, acc[0]);
+    _mm256_store_ps(buf + 8, acc[1]);
+    for (size_t r = 0; r < tail; ++r) {
+      const size_t j = full * kPanel + r;
+      out[j] = scale ? scale[j] * buf[r] : buf[r];
+    }
+  }
+}
+
 RS_AVX2 void dot_rows_i8_avx2(const float* u, const int8_t* q, size_t d, size_t n, const float* scale, float* out) {
-  dot_rows<int8_t, load_i8, one_i8>(u, q, d, n, out);
-  for (size_t j = 0; j < n; ++j) out[j] *= scale[j];
+  dot_rows_panels<I8Lanes>(u, q, d, n, scale, out);
 }
 
 RS_AVX2 void dot_rows_bf16_avx2(const float* u, const uint16_t* h, size_t d, size_t n, float* out) {
-  dot_rows<uint16_t, load_bf16, from_bf16>(u, h, d, n, out);
+  dot_rows_panels<Bf16Lanes>(u, h, d, n, nullptr, out);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "bf16.h"
+#include "gemm/compact.h"
 #include "kernels.h"
 
 namespace recscore {
@@ -59,18 +60,24 @@ void tanh_scalar(float* v, size_t n) {
   }
 }
 
+// One chain per row over the packed compact copy (gemm/compact.h), in index order: element i of
+// row j of the tile at (j / 16) * panel + (i / w) * 16 * w + (j % 16) * w + i % w.
 void dot_rows_i8_scalar(const float* u, const int8_t* q, size_t d, size_t n, const float* scale, float* out) {
+  const size_t panel = compact_panel_elems(d, kI8Width);
   for (size_t j = 0; j < n; ++j) {
+    const int8_t* r = q + (j / kPanel) * panel + (j % kPanel) * kI8Width;
     float s = 0;
-    for (size_t p = 0; p < d; ++p) s += u[p] * static_cast<float>(q[j * d + p]);
+    for (size_t p = 0; p < d; ++p) s = std::fma(u[p], static_cast<float>(r[(p / kI8Width) * kPanel * kI8Width + p % kI8Width]), s);
     out[j] = scale[j] * s;
   }
 }
 
 void dot_rows_bf16_scalar(const float* u, const uint16_t* h, size_t d, size_t n, float* out) {
+  const size_t panel = compact_panel_elems(d, kBf16Width);
   for (size_t j = 0; j < n; ++j) {
+    const uint16_t* r = h + (j / kPanel) * panel + (j % kPanel) * kBf16Width;
     float s = 0;
-    for (size_t p = 0; p < d; ++p) s += u[p] * from_bf16(h[j * d + p]);
+    for (size_t p = 0; p < d; ++p) s = std::fma(u[p], from_bf16(r[(p / kBf16Width) * kPanel * kBf16Width + p % kBf16Width]), s);
     out[j] = s;
   }
 }

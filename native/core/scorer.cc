@@ -135,6 +135,7 @@ void score_topk(const ScoreRequest& r, int32_t* out_rows, float* out_scores) {
   if (r.n == 0) throw OutOfRange("the catalogue has no items");
   if (r.k == 0 || r.k > r.n) throw OutOfRange("k must be in 1..n, got " + std::to_string(r.k));
   if (r.n > static_cast<size_t>(INT32_MAX)) throw OutOfRange("catalogue larger than 2^31-1 rows");
+  if (!r.panels && !r.items) throw InvalidArgument("the request has neither panels nor items");
   const Kernels& kern = kernels_for(r.isa);
 
   // Rows are cut into blocks that members claim in ascending order from a shared counter: the

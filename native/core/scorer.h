@@ -12,12 +12,13 @@ namespace recscore {
 // Everything one scoring call reads. Pointers are borrowed; the caller keeps them alive and
 // unchanged for the duration of the call.
 struct ScoreRequest {
-  const float* items = nullptr;  // n x d, row-major
+  const float* items = nullptr;  // n x d, row-major; may be null when panels are given
   size_t n = 0;
   size_t d = 0;
   const float* bias = nullptr;   // n entries, or null
   // The items packed in panels (gemm/contract.h: panel_count(n) panels of panel_floats(d)), or
-  // null: then each tile is packed on the fly (one user reads the rows through registers).
+  // null: then each tile is packed on the fly from items. One of the two must be given; with
+  // panels, items is never read.
   const float* panels = nullptr;
   const float* users = nullptr;  // b x d, row-major
   size_t b = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <exception>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -14,14 +15,61 @@
 namespace recscore {
 
 namespace {
-// Helpers poll this long after their last region before they sleep: waking a sleeping thread
-// can take milliseconds on a virtual machine whose idle CPU was halted.
-constexpr auto kSpinWindow = std::chrono::milliseconds(2);
 constexpr uint64_t kOpen = uint64_t{1} << 31;
 constexpr uint64_t kCount = kOpen - 1;
+// Waits for members at work in the same region poll this long, then sleep.
+constexpr auto kActiveSpin = std::chrono::microseconds(100);
+// The idle spin window; kSpinUnset until set_spin_us or RECSCORE_SPIN_US sets it (0 then).
+constexpr uint32_t kSpinUnset = UINT32_MAX;
+std::atomic<uint32_t> g_spin_us{kSpinUnset};
+
+bool parse_spin(const char* s, uint32_t* out) {
+  if (!s || !*s) return false;
+  uint64_t v = 0;
+  for (const char* p = s; *p; ++p) {
+    if (*p < '0' || *p > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(*p - '0');
+    if (v > ThreadTeam::kMaxSpinUs) return false;
+  }
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
 }  // namespace
 
+void ThreadTeam::set_spin_us(uint32_t us) { g_spin_us.store(std::min(us, kMaxSpinUs), std::memory_order_relaxed); }
+
+uint32_t ThreadTeam::spin_us() {
+  const uint32_t v = g_spin_us.load(std::memory_order_relaxed);
+  return v == kSpinUnset ? 0 : v;
+}
+
+template <typename Pred>
+void ThreadTeam::wait_short(Pred done) {
+  const auto since = std::chrono::steady_clock::now();
+  unsigned spins = 0;
+  while (!done()) {
+    if ((++spins & 63) != 0 || std::chrono::steady_clock::now() - since < kActiveSpin) {
+      RS_PAUSE();
+      continue;
+    }
+    std::unique_lock<std::mutex> lk(sync_mu_);
+    sync_cv_.wait(lk, done);
+    return;
+  }
+}
+
+void ThreadTeam::signal() {
+  // Taking the lock orders this after a waiter's last check of its condition: no lost wake-up.
+  { std::lock_guard<std::mutex> lk(sync_mu_); }
+  sync_cv_.notify_all();
+}
+
 ThreadTeam::ThreadTeam(size_t helpers) {
+  uint32_t env_spin;
+  if (parse_spin(std::getenv("RECSCORE_SPIN_US"), &env_spin)) {
+    uint32_t unset = kSpinUnset;
+    g_spin_us.compare_exchange_strong(unset, env_spin, std::memory_order_relaxed);
+  }
   helpers_.reserve(helpers);
   for (size_t i = 0; i < helpers; ++i) helpers_.emplace_back([this, i] { helper_main(i); });
 }
@@ -40,9 +88,10 @@ void ThreadTeam::helper_main(size_t) {
   uint64_t seen = 0;
   for (;;) {
     const auto idle_since = std::chrono::steady_clock::now();
+    const auto window = std::chrono::microseconds(spin_us());
     unsigned spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen) {
-      if ((++spins & 63) != 0 || std::chrono::steady_clock::now() - idle_since < kSpinWindow) {
+      if (window.count() > 0 && ((++spins & 63) != 0 || std::chrono::steady_clock::now() - idle_since < window)) {
         RS_PAUSE();
         continue;
       }
@@ -65,11 +114,11 @@ void ThreadTeam::helper_main(size_t) {
     if (dyn_fn_) {
       (*dyn_fn_)(member);
     } else {
-      size_t n;
-      while ((n = members_.load(std::memory_order_acquire)) == 0) RS_PAUSE();
-      (*fixed_fn_)(member, n);
+      wait_short([this] { return members_.load(std::memory_order_acquire) != 0; });
+      (*fixed_fn_)(member, members_.load(std::memory_order_acquire));
     }
     finished_.fetch_add(1, std::memory_order_acq_rel);
+    signal();
   }
 }
 
@@ -106,7 +155,7 @@ void ThreadTeam::run_dynamic(const std::function<void(size_t)>& fn, size_t max_m
   const uint64_t id = open_region(max_members);
   fn(0);
   const size_t joined = close_region(id);
-  while (finished_.load(std::memory_order_acquire) != joined) RS_PAUSE();
+  wait_short([&] { return finished_.load(std::memory_order_acquire) == joined; });
   dyn_fn_ = nullptr;
 }
 
@@ -127,8 +176,9 @@ void ThreadTeam::run_fixed(const std::function<void(size_t, size_t)>& fn, size_t
   }
   const size_t joined = close_region(id);
   members_.store(joined + 1, std::memory_order_release);
+  signal();
   fn(0, joined + 1);
-  while (finished_.load(std::memory_order_acquire) != joined) RS_PAUSE();
+  wait_short([&] { return finished_.load(std::memory_order_acquire) == joined; });
   fixed_fn_ = nullptr;
 }
 
@@ -163,16 +213,10 @@ void ThreadTeam::barrier() {
   if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
     arrived_.store(0, std::memory_order_relaxed);
     barrier_gen_.fetch_add(1, std::memory_order_acq_rel);
+    signal();
     return;
   }
-  int spins = 0;
-  while (barrier_gen_.load(std::memory_order_acquire) == gen) {
-    if (++spins < (1 << 20)) {
-      RS_PAUSE();
-    } else {
-      std::this_thread::yield();
-    }
-  }
+  wait_short([&] { return barrier_gen_.load(std::memory_order_acquire) != gen; });
 }
 
 }  // namespace recscore

@@ -1,7 +1,9 @@
 // A fixed team of helper threads for short parallel regions. The caller always works; helpers
 // join a region only if they are awake in time, so a helper whose CPU was idle (and whose wake-up
-// can take milliseconds on a virtual machine) never delays the caller. Helpers poll briefly
-// after each region, then sleep.
+// can take milliseconds on a virtual machine) never delays the caller. Idle helpers sleep at
+// once, unless a spin window is set (set_spin_us, or RECSCORE_SPIN_US): then they poll that long
+// after each region first. Waits for members working in the same region (a region's end, a
+// barrier) poll for a bounded time, then sleep; nothing depends on spinning for progress.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -21,6 +23,14 @@ class ThreadTeam {
   ~ThreadTeam();
   ThreadTeam(const ThreadTeam&) = delete;
   ThreadTeam& operator=(const ThreadTeam&) = delete;
+
+  // [any thread] The process-wide idle spin window of every team, in microseconds (0: idle
+  // helpers sleep at once; at most kMaxSpinUs). Takes effect at each helper's next idle period.
+  // Until it is set, the first team created reads RECSCORE_SPIN_US (an integer 0..kMaxSpinUs;
+  // anything else is ignored).
+  static constexpr uint32_t kMaxSpinUs = 100000;
+  static void set_spin_us(uint32_t us);
+  static uint32_t spin_us();
 
   // Most members a region can have: the caller and every helper.
   size_t size() const { return helpers_.size() + 1; }
@@ -42,6 +52,10 @@ class ThreadTeam {
 
  private:
   void helper_main(size_t index);
+  // Polls done() for a bounded time, then sleeps until signal() finds it true.
+  template <typename Pred>
+  void wait_short(Pred done);
+  void signal();  // after making a wait_short condition true
   uint64_t open_region(size_t max_members);  // returns the region id
   size_t close_region(uint64_t region);       // returns how many helpers joined
 
@@ -49,6 +63,8 @@ class ThreadTeam {
   std::mutex busy_;  // held by the caller for the whole region
   std::mutex sleep_mu_;
   std::condition_variable wake_;
+  std::mutex sync_mu_;  // wait_short / signal
+  std::condition_variable sync_cv_;
   const std::function<void(size_t)>* dyn_fn_ = nullptr;
   const std::function<void(size_t, size_t)>* fixed_fn_ = nullptr;
   std::atomic<size_t> max_members_{1};  // read by helpers while the next region may be opening

@@ -1,8 +1,8 @@
-/** `recscore catalogue build` and `recscore catalogue inspect`. */
+/** `recscore catalogue build`, `inspect` and `upgrade`. */
 import { readFileSync, statSync } from 'node:fs';
 
 import { Catalogue, type ItemId } from '../catalogue.js';
-import { readCatalogueHeader } from '../catalogue_file.js';
+import { FORMAT_VERSION, readCatalogueHeader } from '../catalogue_file.js';
 import { readNpyFloat32 } from '../npy.js';
 import { describe } from '../validate.js';
 import { outputPath, regularInput } from './paths.js';
@@ -66,14 +66,14 @@ export async function buildCatalogue(o: {
 
 export async function inspectCatalogue(path: string): Promise<Record<string, unknown>> {
   mustExist('catalogue', path);
-  const { header: h, fileSize } = await readCatalogueHeader(path);
+  const { header: h, fileSize, version } = await readCatalogueHeader(path);
   const cat = await Catalogue.open(path); // verifies the matrix checksum
   const firstIds = Array.from({ length: Math.min(5, cat.size) }, (_, i) => cat.id(i));
   await cat.close();
   return {
     path,
     bytes: fileSize,
-    format: `${h.format} v1`,
+    format: `${h.format} v${version}${version === 1 ? ' (row-major; `recscore catalogue upgrade` converts it to v2)' : ''}`,
     dtype: h.dtype,
     precision: h.compressed ? `${h.compressed.precision} scan copy + float32 rows` : 'f32',
     items: h.count,
@@ -87,6 +87,22 @@ export async function inspectCatalogue(path: string): Promise<Record<string, unk
     createdBy: h.createdBy,
     modified: statSync(path).mtime.toISOString(),
   };
+}
+
+/**
+ * Rewrites a catalogue file (any version this library reads, verified) as the current version:
+ * the same items, ids, bias, attributes and compact copy, packed in panels. Returns the versions.
+ */
+export async function upgradeCatalogue(input: string, out: string): Promise<{ from: number; to: number; size: number }> {
+  mustExist('catalogue', input);
+  outputPath('OUT', out);
+  const cat = await Catalogue.open(input);
+  try {
+    await cat.save(out);
+    return { from: cat.formatVersion ?? FORMAT_VERSION, to: FORMAT_VERSION, size: cat.size };
+  } finally {
+    await cat.close();
+  }
 }
 
 /** Attribute bits from a text file, one uint32 per line. */

@@ -17,7 +17,7 @@ import { Encoder } from '../encoder.js';
 import { LIMITS } from '../limits.js';
 import { LEVELS, type Level, packageRoot, resolveLevel } from '../native.js';
 import { VERSION } from '../version.js';
-import { buildCatalogue, inspectCatalogue } from './catalogue_cmd.js';
+import { buildCatalogue, inspectCatalogue, upgradeCatalogue } from './catalogue_cmd.js';
 import { demo } from './demo.js';
 import { type EvalSession, evaluate } from './evaluate.js';
 import { failure } from './failure.js';
@@ -93,7 +93,7 @@ export function program(): Command {
       await demo({ scaleItems: o.scaleItems, out: (s) => console.log(s) });
     });
 
-  const cat = p.command('catalogue').description('build or inspect catalogue files');
+  const cat = p.command('catalogue').description('build, inspect or upgrade catalogue files');
   cat
     .command('build')
     .description('build a catalogue file from a float32 .npy matrix (items × dim)')
@@ -115,6 +115,14 @@ export function program(): Command {
       const info = await inspectCatalogue(file);
       if (o.json) console.log(JSON.stringify(info, null, 2));
       else for (const [k, v] of Object.entries(info)) console.log(`${k.padEnd(11)} ${Array.isArray(v) ? v.join(', ') : String(v)}`);
+    });
+
+  cat
+    .command('upgrade <in> <out>')
+    .description('rewrite a catalogue file in the current format (version 1 files are repacked on every open until upgraded)')
+    .action(async (input: string, out: string) => {
+      const r = await upgradeCatalogue(input, out);
+      console.log(`wrote ${out}: ${r.size} items, format version ${r.from} -> ${r.to}`);
     });
 
   p.command('score')

@@ -1,6 +1,7 @@
 /** Checking ScoringEngine.create's options, the vocabulary map and the prom-client metrics. */
 import type { ItemId } from '../catalogue.js';
 import { InvalidArgumentError } from '../errors.js';
+import { loggerOption } from '../logger.js';
 import { LIMITS } from '../limits.js';
 import { atMost, describe, optionalPositiveInt, optionsObject, threadsOption } from '../validate.js';
 import type { SessionOptions } from './sessions.js';
@@ -38,12 +39,7 @@ export function engineSettings(opts: EngineOptions, defaultThreads: number): Eng
   if (v !== undefined && !(Array.isArray(v) || v instanceof Map || (typeof v === 'object' && v !== null))) {
     throw new InvalidArgumentError(`options.vocabulary must be a Map, a record or an array, got ${describe(v)}`);
   }
-  const log = optionsObject('options.logger', opts.logger);
-  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    if (log[level] !== undefined && typeof log[level] !== 'function') {
-      throw new InvalidArgumentError(`options.logger.${level} must be a function, got ${describe(log[level])}`);
-    }
-  }
+  loggerOption('options.logger', opts.logger);
   return { threads, maxBatch, maxDelayMs, maxQueue, sessions: sessionSettings(opts.sessions) };
 }
 

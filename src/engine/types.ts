@@ -3,13 +3,9 @@ import type { AttributeFilter, Catalogue, ItemId } from '../catalogue.js';
 import type { Level } from '../native.js';
 import type { SessionOptions } from './sessions.js';
 
-/** A pino-compatible logger (only these methods are used). */
-export interface Logger {
-  debug?(obj: object, msg?: string): void;
-  info?(obj: object, msg?: string): void;
-  warn?(obj: object, msg?: string): void;
-  error?(obj: object, msg?: string): void;
-}
+import type { Logger } from '../logger.js';
+
+export type { Logger } from '../logger.js';
 
 export interface EngineOptions {
   /** The ONNX session encoder: a path or its bytes. */

@@ -44,11 +44,17 @@ async function setup(init: WorkerInit): Promise<{ encoder: Encoder; catalogue: C
   return { encoder, catalogue, init };
 }
 
+/**
+ * The users' vectors. The native backend runs on this worker's thread (encodeSync): never on the
+ * libuv pool, which the whole process shares; onnxruntime's backend is asynchronous only.
+ */
 async function vectorsOf(encoder: Encoder, task: WorkerTask): Promise<Float32Array> {
-  if (task.op === 'recommend') return encoder.encode(task.histories);
+  const encode = (h: number[][]): Float32Array | Promise<Float32Array> =>
+    encoder.backend === 'native' ? encoder.encodeSync(h) : encoder.encode(h);
+  if (task.op === 'recommend') return encode(task.histories);
   if (task.op === 'recommendState') {
     if (task.state) return encoder.output(encoder.restoreState(task.state));
-    return encoder.encode(task.histories as number[][]);
+    return encode(task.histories as number[][]);
   }
   throw new Error('not a scoring task');
 }

@@ -57,4 +57,13 @@ void pack_panels(Level level, const float* src, size_t n, size_t d, size_t ld, f
   pack_scalar(src, n, d, ld, dst);
 }
 
+void unpack_panels(const float* src, size_t first, size_t count, size_t d, size_t ld, float* dst) {
+  for (size_t i = 0; i < count; ++i) {
+    const size_t j = first + i;
+    const float* in = src + (j / kPanel) * panel_floats(d) + j % kPanel;
+    float* row = dst + i * ld;
+    for (size_t p = 0; p < d; ++p) row[p] = in[p * kPanel];
+  }
+}
+
 }  // namespace recscore

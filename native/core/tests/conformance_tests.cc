@@ -21,35 +21,14 @@
 #include "../rnn_model.h"
 #include "../scorer.h"
 #include "../thread_team.h"
+#include "conformance_common.h"
 
 using namespace recscore;
+using namespace conformance;
 
 namespace {
 
 int g_passed = 0, g_failed = 0;
-// FNV-1a over the bits of every scalar-level reference result: equal digests on two machines
-// (x86-64 and arm64, say) mean they compute the same bits (scripts/cross-arm64.sh compares them).
-uint64_t g_digest = 1469598103934665603ull;
-void digest(const float* v, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t b;
-    std::memcpy(&b, &v[i], sizeof b);
-    for (int k = 0; k < 4; ++k) g_digest = (g_digest ^ ((b >> (8 * k)) & 0xffu)) * 1099511628211ull;
-  }
-}
-
-struct Failure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-#define EXPECT(cond, ...)                                         \
-  do {                                                            \
-    if (!(cond)) {                                                \
-      char msg_[512];                                             \
-      std::snprintf(msg_, sizeof msg_, __VA_ARGS__);              \
-      throw Failure(std::string(#cond) + ": " + msg_);            \
-    }                                                             \
-  } while (0)
 
 void run(const std::string& name, const std::function<void()>& fn) {
   try {
@@ -60,53 +39,6 @@ void run(const std::string& name, const std::function<void()>& fn) {
     ++g_failed;
     std::printf("FAIL %s (%s)\n", name.c_str(), e.what());
   }
-}
-
-bool full() {
-  const char* v = std::getenv("RECSCORE_CONFORMANCE");
-  return v && std::strcmp(v, "full") == 0;
-}
-
-std::vector<Level> levels() {
-  std::vector<Level> v;
-  for (int i = 0; i < kLevelCount; ++i) {
-    if (level_supported(static_cast<Level>(i))) v.push_back(static_cast<Level>(i));
-  }
-  return v;
-}
-
-// Uniform in [-scale, scale) from integers only, so every platform draws the same floats
-// (std::uniform_real_distribution goes through long double, which differs between x86 and arm64).
-float uniform(std::mt19937& g, float scale) {
-  return static_cast<float>(static_cast<int32_t>(g() >> 8) - (1 << 23)) * 0x1p-23f * scale;
-}
-
-std::vector<float> random_values(size_t count, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 g(seed);
-  std::vector<float> m(count);
-  for (auto& x : m) x = uniform(g, scale);
-  return m;
-}
-
-uint32_t bits(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, sizeof b);
-  return b;
-}
-
-std::vector<size_t> dims() {
-  if (full()) {
-    std::vector<size_t> v;
-    for (size_t d = 1; d <= 17; ++d) v.push_back(d);
-    for (size_t d : {31, 32, 33, 63, 64, 65, 67, 127, 128, 129, 130, 255, 256, 257, 1000}) v.push_back(d);
-    return v;
-  }
-  return {1, 7, 16, 17, 33, 64, 67, 130, 257};
-}
-
-std::vector<size_t> batches() {
-  if (full()) return {1, 2, 3, 7, 16, 31, 32, 33, 37, 64, 256};
-  return {1, 3, 13, 37};
 }
 
 // gemm_panels of every level against the scalar level, with and without init and bias, over
@@ -173,7 +105,7 @@ void topk_conformance() {
       auto score = [&](Level level, int threads, const float* u, size_t nb, std::vector<int32_t>& rows,
                        std::vector<float>& scores, bool packed = false) {
         ScoreRequest r;
-        r.items = items.data();
+        r.items = packed ? nullptr : items.data();  // with panels nothing reads the rows
         r.n = n;
         r.d = d;
         r.bias = bias.data();
@@ -356,6 +288,8 @@ int main() {
   std::printf("conformance (%s grid) at levels: %s\n", full() ? "full" : "quick", present.c_str());
   run("gemm_panels: every level bit-exact vs scalar, scalar within (d+2)u of float64", gemm_conformance);
   run("score_topk: every level x threads 1/2 x packed or not, bit-exact vs scalar; alone == in batch", topk_conformance);
+  run("dot_rows_i8/bf16 on packed compact copies: every level bit-exact vs the scalar chain", compact_dot_conformance);
+  run("compressed top-k on panels only: every level x threads 1/2 == scalar float32 top-k", compressed_topk_conformance);
   run("sigmoid/tanh: every level bit-exact vs scalar, scalar within 1e-6", activation_conformance);
   run("encoders: every level x threads 1/2 x batches bit-exact vs scalar; encode == step", encoder_conformance);
   std::printf("digest of the scalar results: %016llx\n", static_cast<unsigned long long>(g_digest));

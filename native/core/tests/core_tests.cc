@@ -330,6 +330,7 @@ int main() {
   storage_tests();
   encoder_tests();
   compressed_topk_tests();
+  compact_tests();
 
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

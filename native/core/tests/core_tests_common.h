@@ -49,5 +49,6 @@ void topk_tests();             // core_tests.cc: top-k, selection, eligibility, 
 void storage_tests();          // core_tests_storage.cc: matrix statistics, compressed checks, file mapping
 void encoder_tests();          // core_tests_encoder.cc: gemm, activations, LSTM/GRU encoder
 void compressed_topk_tests();  // core_tests_storage.cc: compressed scans against float32
+void compact_tests();          // core_tests_compact.cc: packed compact copies, panels-only catalogues, spin
 
 }  // namespace core_tests

@@ -12,6 +12,9 @@
 
 #include "../compressed.h"
 #include "../errors.h"
+#include "../gemm/compact.h"
+#include "../gemm/contract.h"
+#include "../gemm/pack.h"
 #include "../mapped_file.h"
 #include "../matrix_stats.h"
 #include "../scorer.h"
@@ -47,33 +50,39 @@ void core_tests::storage_tests() {
     auto bias = random_matrix(n, 1, 92);
     for (size_t i = 0; i < d; ++i) x[5 * d + i] = 0;  // an all-zero row
     x[7 * d + 3] = 1e-41f;                            // a denormal
+    std::vector<float> panels(panel_count(n) * panel_floats(d));
+    pack_panels(Level::kScalar, x.data(), n, d, d, panels.data());
+    for (size_t i = 0; i < 16 * d; ++i) {  // padding rows (n = 300 leaves 4 in the last panel)
+      const size_t q = panel_count(n) - 1, r = i % 16;
+      if (q * 16 + r >= n) panels[q * panel_floats(d) + i] = std::numeric_limits<float>::quiet_NaN();
+    }
     for (Precision p : {Precision::kInt8, Precision::kBf16}) {
       Compressed c = compress(x.data(), n, d, bias.data(), p);
       auto view = [&] {
         return CompressedView{p, p == Precision::kInt8 ? static_cast<const void*>(c.q.data()) : static_cast<const void*>(c.h.data()),
                               c.scale.empty() ? nullptr : c.scale.data(), c.err.data(), c.err_bias.data()};
       };
-      CHECK(check_compressed(x.data(), n, d, bias.data(), view()).row == -1);
-      CHECK(check_compressed(x.data(), n, d, nullptr, view()).row == -1);
+      CHECK(check_compressed(panels.data(), n, d, bias.data(), view()).row == -1);
+      CHECK(check_compressed(panels.data(), n, d, nullptr, view()).row == -1);
       const float e17 = c.err[17];
       c.err[17] = std::nextafter(e17, 0.0f);  // one float below what the row needs
-      auto f = check_compressed(x.data(), n, d, bias.data(), view());
+      auto f = check_compressed(panels.data(), n, d, bias.data(), view());
       CHECK(f.row == 17 && f.rule == CompressedRule::kErr && f.required == e17);
       c.err[17] = e17;
       c.err_bias[40] = 0;
-      f = check_compressed(x.data(), n, d, bias.data(), view());
+      f = check_compressed(panels.data(), n, d, bias.data(), view());
       CHECK(f.row == 40 && f.rule == CompressedRule::kErrBias);
       c.err_bias[40] = 1;
       if (p == Precision::kInt8) {
         const float s60 = c.scale[60];
         c.scale[60] = -1;
-        CHECK(check_compressed(x.data(), n, d, bias.data(), view()).rule == CompressedRule::kScale);
+        CHECK(check_compressed(panels.data(), n, d, bias.data(), view()).rule == CompressedRule::kScale);
         c.scale[60] = 4 * s60;  // the copy is then farther from the row than the row's norm
-        f = check_compressed(x.data(), n, d, bias.data(), view());
+        f = check_compressed(panels.data(), n, d, bias.data(), view());
         CHECK(f.row == 60 && f.rule == CompressedRule::kFarther);
       } else {
-        c.h[60 * d + 2] = 0x7f80;  // +Infinity
-        f = check_compressed(x.data(), n, d, bias.data(), view());
+        c.h[bf16_index(60, 2, d)] = 0x7f80;  // +Infinity
+        f = check_compressed(panels.data(), n, d, bias.data(), view());
         CHECK(f.row == 60 && f.column == 2 && f.rule == CompressedRule::kNonFinite);
       }
     }
@@ -157,7 +166,7 @@ void core_tests::compressed_topk_tests() {
         for (size_t k : {1u, 20u, 1000u}) {
           for (int threads : {1, 2}) {
             ScoreRequest r;
-            r.items = x.data();
+            r.items = x.data();  // rescoring reads the rows row-major here (panels: core_tests_compact.cc)
             r.n = n;
             r.d = d;
             r.bias = bias.data();
