@@ -68,11 +68,73 @@ RS_INLINE_AVX2 void tile(const float* a, size_t lda, const float* panel, size_t 
   for (int r = 0; r < MR; ++r) store16(c + r * ldc, valid, lo[r], hi[r]);
 }
 
+// MR rows (1 or 2) against NP whole panels at once: with one or two rows, a panel's two chains
+// alone would wait on the FMA latency; NP panels give 2*MR*NP independent chains (8 or 12).
+template <int MR, int NP>
+RS_INLINE_AVX2 void tile_wide(const float* a, size_t lda, const float* panel, size_t d, const float* init,
+                              size_t ldi, const float* bias, float* c, size_t ldc) {
+  const size_t pf = panel_floats(d);
+  __m256 acc[MR][NP][2];
+  for (int r = 0; r < MR; ++r) {
+    for (int q = 0; q < NP; ++q) {
+      if (init) {
+        acc[r][q][0] = _mm256_loadu_ps(init + r * ldi + q * kPanel);
+        acc[r][q][1] = _mm256_loadu_ps(init + r * ldi + q * kPanel + 8);
+      } else {
+        acc[r][q][0] = acc[r][q][1] = _mm256_setzero_ps();
+      }
+    }
+  }
+  for (size_t p = 0; p < d; ++p) {
+    __m256 av[MR];
+    for (int r = 0; r < MR; ++r) av[r] = _mm256_broadcast_ss(a + r * lda + p);
+    for (int q = 0; q < NP; ++q) {
+      const __m256 b0 = _mm256_loadu_ps(panel + q * pf + p * kPanel);
+      const __m256 b1 = _mm256_loadu_ps(panel + q * pf + p * kPanel + 8);
+      for (int r = 0; r < MR; ++r) {
+        acc[r][q][0] = _mm256_fmadd_ps(av[r], b0, acc[r][q][0]);
+        acc[r][q][1] = _mm256_fmadd_ps(av[r], b1, acc[r][q][1]);
+      }
+    }
+  }
+  for (int q = 0; q < NP; ++q) {
+    if (bias) {
+      const __m256 b0 = _mm256_loadu_ps(bias + q * kPanel), b1 = _mm256_loadu_ps(bias + q * kPanel + 8);
+      for (int r = 0; r < MR; ++r) {
+        acc[r][q][0] = _mm256_add_ps(acc[r][q][0], b0);
+        acc[r][q][1] = _mm256_add_ps(acc[r][q][1], b1);
+      }
+    }
+    for (int r = 0; r < MR; ++r) {
+      _mm256_storeu_ps(c + r * ldc + q * kPanel, acc[r][q][0]);
+      _mm256_storeu_ps(c + r * ldc + q * kPanel + 8, acc[r][q][1]);
+    }
+  }
+}
+
+// One or two rows: NP whole panels at a time, then the rest (a partial panel last) one by one.
+template <int MR, int NP>
+RS_INLINE_AVX2 void few_rows(const float* a, size_t lda, const float* panels, size_t d, size_t n,
+                             const float* init, size_t ldi, const float* bias, float* c, size_t ldc) {
+  size_t j = 0;
+  for (; j + NP * kPanel <= n; j += NP * kPanel) {
+    tile_wide<MR, NP>(a, lda, panels + (j / kPanel) * panel_floats(d), d, init ? init + j : nullptr, ldi,
+                      bias ? bias + j : nullptr, c + j, ldc);
+  }
+  for (; j < n; j += kPanel) {
+    const size_t valid = n - j < kPanel ? n - j : kPanel;
+    tile<MR>(a, lda, panels + (j / kPanel) * panel_floats(d), d, valid, init ? init + j : nullptr, ldi,
+             bias ? bias + j : nullptr, c + j, ldc);
+  }
+}
+
 }  // namespace
 
 RS_TARGET_AVX2 void gemm_f32_6x16_avx2(const float* a, size_t lda, size_t m, const float* panels,
                                        size_t d, size_t n, const float* init, size_t ldi,
                                        const float* bias, float* c, size_t ldc) {
+  if (m == 1) return few_rows<1, 4>(a, lda, panels, d, n, init, ldi, bias, c, ldc);
+  if (m == 2) return few_rows<2, 3>(a, lda, panels, d, n, init, ldi, bias, c, ldc);
   for (size_t j = 0; j < n; j += kPanel) {
     const float* panel = panels + (j / kPanel) * panel_floats(d);
     const size_t valid = n - j < kPanel ? n - j : kPanel;

@@ -72,11 +72,33 @@ RS_INLINE_AVX512 void rows(const float* a, size_t lda, size_t m, const float* pa
   }
 }
 
+// One to three rows: their chains alone would wait on the FMA latency, so NP panels (8, 6 or 4:
+// up to 24 accumulators) go together while NP whole panels remain; then two or one at a time.
+template <int MR, int NP>
+RS_INLINE_AVX512 void few_rows(const float* a, size_t lda, const float* panels, size_t d, size_t n,
+                               const float* init, size_t ldi, const float* bias, float* c, size_t ldc) {
+  size_t j = 0;
+  size_t full[NP];
+  for (int q = 0; q < NP; ++q) full[q] = kPanel;
+  for (; j + NP * kPanel <= n; j += NP * kPanel) {
+    tile<MR, NP>(a, lda, panels + (j / kPanel) * panel_floats(d), d, full, init ? init + j : nullptr, ldi,
+                 bias ? bias + j : nullptr, c + j, ldc);
+  }
+  for (; j < n; j += kPanel) {
+    const size_t valid[1] = {n - j < kPanel ? n - j : kPanel};
+    tile<MR, 1>(a, lda, panels + (j / kPanel) * panel_floats(d), d, valid, init ? init + j : nullptr, ldi,
+                bias ? bias + j : nullptr, c + j, ldc);
+  }
+}
+
 }  // namespace
 
 RS_TARGET_AVX512 void gemm_f32_12x32_avx512(const float* a, size_t lda, size_t m, const float* panels,
                                            size_t d, size_t n, const float* init, size_t ldi,
                                            const float* bias, float* c, size_t ldc) {
+  if (m == 1) return few_rows<1, 8>(a, lda, panels, d, n, init, ldi, bias, c, ldc);
+  if (m == 2) return few_rows<2, 6>(a, lda, panels, d, n, init, ldi, bias, c, ldc);
+  if (m == 3) return few_rows<3, 4>(a, lda, panels, d, n, init, ldi, bias, c, ldc);
   for (size_t j = 0; j < n; j += 2 * kPanel) {
     const float* panel = panels + (j / kPanel) * panel_floats(d);
     const size_t left = n - j;
