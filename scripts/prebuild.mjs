@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `prepack`: builds the addon for this platform into prebuilds/<platform>-<arch>/recscore.node,
-// the place the loader (src/native.ts) looks after a local build. One binary serves every Node
+// the place the loader (src/native/addon.ts) looks after a local build. One binary serves every Node
 // >= 20 (Node-API 8). libstdc++ is linked statically, so only glibc (and libgcc_s, which comes
 // with it) is needed; the glibc floor is read off the binary's symbol versions and written beside
 // it, and the build fails if it is above GLIBC_FLOOR (the one the README promises).

@@ -1,4 +1,4 @@
-export { Catalogue } from './catalogue.js';
+export { Catalogue } from './catalogue/catalogue.js';
 export type {
   AttributeFilter,
   CatalogueOptions,
@@ -7,15 +7,15 @@ export type {
   OpenOptions,
   TopKOptions,
   TopKResult,
-} from './catalogue.js';
-export { Encoder, EncoderState } from './encoder.js';
-export { evaluate, metricsFromRanks, TIE_POLICY } from './cli/evaluate.js';
-export type { EvalMetrics, EvalSession } from './cli/evaluate.js';
+} from './catalogue/catalogue.js';
+export { Encoder, EncoderState } from './encoder/encoder.js';
+export { evaluate, metricsFromRanks, TIE_POLICY } from './eval/evaluate.js';
+export type { EvalMetrics, EvalSession } from './eval/evaluate.js';
 export { EngineSessions, ScoringEngine } from './engine/engine.js';
 export type { EngineOptions, EngineStats, Recommendation, RecommendRequest } from './engine/engine.js';
 export type { Logger } from './logger.js';
-export type { SessionOptions } from './engine/sessions.js';
-export type { EncoderBackend, EncoderLoadOptions } from './encoder.js';
+export type { SessionOptions } from './sessions/memory_store.js';
+export type { EncoderBackend, EncoderLoadOptions } from './encoder/encoder.js';
 export {
   AbortError,
   ClosedError,
@@ -32,11 +32,11 @@ export {
   WorkerCrashError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
-export type { CpuFeatures, Isa, Level } from './native.js';
+export type { CpuFeatures, Isa, Level } from './native/addon.js';
 export { VERSION } from './version.js';
 
 import { InvalidArgumentError } from './errors.js';
-import { type CpuFeatures, type Level, native } from './native.js';
+import { type CpuFeatures, type Level, native } from './native/addon.js';
 import { describe } from './validate.js';
 
 /** What this CPU runs: its levels (lowest first), the default level and its features. */

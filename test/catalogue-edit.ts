@@ -9,7 +9,7 @@ import { crc32 } from 'node:zlib';
 
 import { pack, unpack } from 'msgpackr';
 
-import { type FileVersion, compactBytes, compactIndex, matrixBytes, panelIndex } from '../src/catalogue_layout.js';
+import { type FileVersion, compactBytes, compactIndex, matrixBytes, panelIndex } from '../src/catalogue/layout.js';
 
 /** The decoded file, for an edit callback to change in place. */
 export interface CatalogueFileView {

@@ -7,7 +7,7 @@ import { statSync, writeFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
 
-import { _verifyPasses } from '../src/catalogue_verify.js';
+import { _verifyPasses } from '../src/catalogue/verify.js';
 import { Catalogue, InvalidArgumentError, OutOfRangeError } from '../src/index.js';
 import { editCatalogue } from './catalogue-edit.js';
 import { fresh, refused, rejection, saved } from './catalogue-validation-helpers.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { Catalogue, FormatError } from '../src/index.js';
-import { readNpyFloat32 } from '../src/npy.js';
+import { readNpyFloat32 } from '../src/catalogue/npy.js';
 import { randomMatrix, rng } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'recscore-compressed-'));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { cgroupCpuLimit, defaultThreads } from '../src/cpu_quota.js';
+import { cgroupCpuLimit, defaultThreads } from '../src/native/cpu_quota.js';
 
 const root = mkdtempSync(join(tmpdir(), 'recscore-cgroup-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -7,7 +7,7 @@ import { Registry, register as globalRegistry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { AbortError, Catalogue, ClosedError, Encoder, InvalidArgumentError, OutOfRangeError, QueueFullError, ScoringEngine, WorkerCrashError } from '../src/index.js';
-import { SessionStore } from '../src/engine/sessions.js';
+import { SessionStore } from '../src/sessions/memory_store.js';
 import { randomMatrix, rng } from './helpers.js';
 
 const model = new URL('../models/fixtures/bench_lstm2x128.onnx', import.meta.url).pathname;

@@ -127,7 +127,7 @@ describe('Catalogue.topK against a float64 brute force', () => {
       top10: number[][];
       scores: number[][];
     };
-    const { readNpyFloat32 } = await import('../src/npy.js');
+    const { readNpyFloat32 } = await import('../src/catalogue/npy.js');
     const bias = (await readNpyFloat32(new URL('./fixtures/bias.npy', import.meta.url).pathname)).data;
     const c = await Catalogue.fromNpy(new URL('./fixtures/items.npy', import.meta.url).pathname, { bias });
     const users = Float32Array.from(expected.users.flat());

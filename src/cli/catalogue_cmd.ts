@@ -1,9 +1,9 @@
 /** `recscore catalogue build`, `inspect` and `upgrade`. */
 import { readFileSync, statSync } from 'node:fs';
 
-import { Catalogue, type ItemId } from '../catalogue.js';
-import { FORMAT_VERSION, readCatalogueHeader } from '../catalogue_file.js';
-import { readNpyFloat32 } from '../npy.js';
+import { Catalogue, type ItemId } from '../catalogue/catalogue.js';
+import { FORMAT_VERSION, readCatalogueHeader } from '../catalogue/file.js';
+import { readNpyFloat32 } from '../catalogue/npy.js';
 import { describe } from '../validate.js';
 import { outputPath, regularInput } from './paths.js';
 import { UserError } from './user_error.js';

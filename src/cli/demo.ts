@@ -7,13 +7,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { Catalogue } from '../catalogue.js';
-import { defaultThreads } from '../cpu_quota.js';
-import { Encoder } from '../encoder.js';
+import { Catalogue } from '../catalogue/catalogue.js';
+import { defaultThreads } from '../native/cpu_quota.js';
+import { Encoder } from '../encoder/encoder.js';
 import { ScoringEngine } from '../engine/engine.js';
-import { native, packageRoot } from '../native.js';
+import { native, packageRoot } from '../native/addon.js';
 import { buildCatalogue } from './catalogue_cmd.js';
-import { type EvalSession, evaluate } from './evaluate.js';
+import { type EvalSession, evaluate } from '../eval/evaluate.js';
 
 function ms(t0: number): string {
   return `${(performance.now() - t0).toFixed(1)} ms`;

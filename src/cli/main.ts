@@ -11,20 +11,20 @@ import { join } from 'node:path';
 
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
-import { Catalogue } from '../catalogue.js';
-import { defaultThreads } from '../cpu_quota.js';
-import { Encoder } from '../encoder.js';
+import { Catalogue } from '../catalogue/catalogue.js';
+import { defaultThreads } from '../native/cpu_quota.js';
+import { Encoder } from '../encoder/encoder.js';
 import { LIMITS } from '../limits.js';
-import { LEVELS, type Level, packageRoot, resolveLevel } from '../native.js';
+import { LEVELS, type Level, packageRoot, resolveLevel } from '../native/addon.js';
 import { VERSION } from '../version.js';
 import { buildCatalogue, inspectCatalogue, upgradeCatalogue } from './catalogue_cmd.js';
 import { demo } from './demo.js';
-import { type EvalSession, evaluate } from './evaluate.js';
-import { failure } from './failure.js';
-import { lines } from './jsonl.js';
+import { type EvalSession, evaluate } from '../eval/evaluate.js';
+import { failure } from '../batch/failure.js';
+import { lines } from '../batch/jsonl.js';
 import { regularInput, streamInput } from './paths.js';
-import { modelIndices, parseSession } from './records.js';
-import { score } from './score.js';
+import { modelIndices, parseSession } from '../batch/records.js';
+import { score } from '../batch/score_job.js';
 import { UserError } from './user_error.js';
 
 function positive(name: string, max: number = Number.MAX_SAFE_INTEGER) {

@@ -11,20 +11,20 @@ import { pathToFileURL } from 'node:url';
 
 import { Piscina } from 'piscina';
 
-import { type AttributeFilter, Catalogue, type ItemId } from '../catalogue.js';
-import { defaultThreads } from '../cpu_quota.js';
-import { Encoder } from '../encoder.js';
+import { type AttributeFilter, Catalogue, type ItemId } from '../catalogue/catalogue.js';
+import { defaultThreads } from '../native/cpu_quota.js';
+import { Encoder } from '../encoder/encoder.js';
 import { AbortError, ClosedError, InvalidArgumentError, ModelError, QueueFullError, WorkerCrashError, reviveError } from '../errors.js';
 import { fileError } from '../file_check.js';
 import { LIMITS } from '../limits.js';
-import { packageRoot, resolveLevel } from '../native.js';
+import { packageRoot, resolveLevel } from '../native/addon.js';
 import { arrayLike, describe, kOption } from '../validate.js';
 import { Counters } from './counters.js';
 import { EngineSessions } from './engine_sessions.js';
 import { IdMap } from './ids.js';
 import { type EngineSettings, type Metrics, engineSettings, makeMetrics, vocabularyOf } from './options.js';
 import { excludeOption, filterKey, filterOption, withCallerStack } from './request.js';
-import { SessionStore } from './sessions.js';
+import { SessionStore } from '../sessions/memory_store.js';
 import type { EngineOptions, EngineStats, Logger, Recommendation, RecommendRequest } from './types.js';
 import type { WorkerInit, WorkerResult, WorkerTask } from './worker.js';
 

@@ -1,11 +1,11 @@
 /** `engine.sessions`: live per-user sessions of a ScoringEngine. */
-import type { ItemId } from '../catalogue.js';
+import type { ItemId } from '../catalogue/catalogue.js';
 import { InvalidArgumentError, reviveError } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import { arrayLike, kOption, optionsObject } from '../validate.js';
 import type { ScoringEngine } from './engine.js';
 import { type Exclude, checkUser, excludeOption, withCallerStack } from './request.js';
-import type { Session, SessionStore } from './sessions.js';
+import type { Session, SessionStore } from '../sessions/memory_store.js';
 import type { Recommendation } from './types.js';
 import type { WorkerTask } from './worker.js';
 

@@ -1,6 +1,7 @@
 /** Catalogue ids <-> the model's item indices and catalogue rows, for the engine's requests. */
-import type { Catalogue, ItemId } from '../catalogue.js';
+import type { Catalogue, ItemId } from '../catalogue/catalogue.js';
 import { OutOfRangeError } from '../errors.js';
+import { itemsOf, rowsOf } from '../pipeline.js';
 import { arrayLike, describe } from '../validate.js';
 import type { Recommendation } from './types.js';
 
@@ -24,18 +25,14 @@ export class IdMap {
 
   /** The catalogue row of each id. */
   rowsOf(ids: ReadonlyArray<ItemId>, name: string): number[] {
-    return this.#map(ids, name, (id) => this.#catalogue.row(id));
+    this.#map(ids, name, () => 0); // every id checked, errors naming the position
+    return rowsOf(this.#catalogue, ids);
   }
 
   /** A worker's top-k rows as ids (k entries from user `u`). */
   items(res: { k: number; rows: Int32Array; scores: Float32Array }, u: number, k: number): Recommendation {
-    const items: Array<{ id: ItemId; score: number }> = [];
-    for (let i = 0; i < Math.min(k, res.k); i++) {
-      const row = res.rows[u * res.k + i];
-      if (row < 0) break;
-      items.push({ id: this.#catalogue.id(row), score: res.scores[u * res.k + i] });
-    }
-    return { items };
+    const { items, scores } = itemsOf(this.#catalogue, res, u, k);
+    return { items: items.map((id, i) => ({ id, score: scores[i] })) };
   }
 
   #map(ids: ReadonlyArray<ItemId>, name: string, f: (id: ItemId, i: number) => number): number[] {

@@ -1,10 +1,10 @@
 /** Checking ScoringEngine.create's options, the vocabulary map and the prom-client metrics. */
-import type { ItemId } from '../catalogue.js';
+import type { ItemId } from '../catalogue/catalogue.js';
 import { InvalidArgumentError } from '../errors.js';
 import { loggerOption } from '../logger.js';
 import { LIMITS } from '../limits.js';
 import { atMost, describe, optionalPositiveInt, optionsObject, threadsOption } from '../validate.js';
-import type { SessionOptions } from './sessions.js';
+import type { SessionOptions } from '../sessions/memory_store.js';
 import type { EngineOptions } from './types.js';
 
 /** The checked numbers of EngineOptions, defaults filled in. */

@@ -1,5 +1,5 @@
 /** Checks of the engine's per-call arguments (requests, users, exclusions, filters) and error stacks. */
-import type { AttributeFilter, ItemId } from '../catalogue.js';
+import type { AttributeFilter, ItemId } from '../catalogue/catalogue.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describe, uint32 } from '../validate.js';
 

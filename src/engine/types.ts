@@ -1,7 +1,7 @@
 /** The engine's public option, request and result types. */
-import type { AttributeFilter, Catalogue, ItemId } from '../catalogue.js';
-import type { Level } from '../native.js';
-import type { SessionOptions } from './sessions.js';
+import type { AttributeFilter, Catalogue, ItemId } from '../catalogue/catalogue.js';
+import type { Level } from '../native/addon.js';
+import type { SessionOptions } from '../sessions/memory_store.js';
 
 import type { Logger } from '../logger.js';
 

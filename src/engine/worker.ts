@@ -3,10 +3,11 @@
  * is memory-mapped from its file or shared with the main thread, never copied), then answers
  * batches. Errors come back as plain shapes so the main thread can rebuild their classes.
  */
-import { Catalogue, type SharedCatalogue } from '../catalogue.js';
-import { Encoder } from '../encoder.js';
+import { Catalogue, type SharedCatalogue } from '../catalogue/catalogue.js';
+import { Encoder } from '../encoder/encoder.js';
 import { type ErrorShape, errorShape } from '../errors.js';
-import type { Level } from '../native.js';
+import type { Level } from '../native/addon.js';
+import { rankOnWorker } from '../pipeline.js';
 
 export interface WorkerInit {
   model: string | Uint8Array;
@@ -44,21 +45,6 @@ async function setup(init: WorkerInit): Promise<{ encoder: Encoder; catalogue: C
   return { encoder, catalogue, init };
 }
 
-/**
- * The users' vectors. The native backend runs on this worker's thread (encodeSync): never on the
- * libuv pool, which the whole process shares; onnxruntime's backend is asynchronous only.
- */
-async function vectorsOf(encoder: Encoder, task: WorkerTask): Promise<Float32Array> {
-  const encode = (h: number[][]): Float32Array | Promise<Float32Array> =>
-    encoder.backend === 'native' ? encoder.encodeSync(h) : encoder.encode(h);
-  if (task.op === 'recommend') return encode(task.histories);
-  if (task.op === 'recommendState') {
-    if (task.state) return encoder.output(encoder.restoreState(task.state));
-    return encode(task.histories as number[][]);
-  }
-  throw new Error('not a scoring task');
-}
-
 export default async function run(task: WorkerTask): Promise<WorkerResult> {
   try {
     const { workerData } = await import('node:worker_threads');
@@ -74,11 +60,17 @@ export default async function run(task: WorkerTask): Promise<WorkerResult> {
       for (const id of task.events) encoder.stepSync(st, [id]);
       return { ok: true, state: st.toFloat32Array() };
     }
-    const vectors = await vectorsOf(encoder, task);
-    const users = task.op === 'recommend' ? task.histories.length : vectors.length / encoder.dim;
-    const exclude = task.exclOffsets && task.exclRows ? splitRows(task.exclOffsets, task.exclRows, users) : undefined;
-    const res = catalogue.topK(vectors, { k: task.k, exclude, allow: task.allow, filter: task.filter, threads: 1, isa: init.isa });
-    return { ok: true, ...res };
+    if (task.op !== 'recommend' && task.op !== 'recommendState') throw new Error('unknown task');
+    const exclusions = (users: number): Int32Array[] | undefined =>
+      task.exclOffsets && task.exclRows ? splitRows(task.exclOffsets, task.exclRows, users) : undefined;
+    const selection = { k: task.k, allow: task.allow, filter: task.filter, threads: 1, isa: init.isa };
+    if (task.op === 'recommendState' && task.state) {
+      // A live session: its state holds the history already, so only the output is computed.
+      const vectors = await encoder.output(encoder.restoreState(task.state));
+      return { ok: true, ...catalogue.topK(vectors, { ...selection, exclude: exclusions(vectors.length / encoder.dim) }) };
+    }
+    const histories = task.histories as number[][];
+    return { ok: true, ...(await rankOnWorker(encoder, catalogue, { ...selection, histories, exclude: exclusions(histories.length) })) };
   } catch (e) {
     return { ok: false, error: errorShape(e) };
   }

@@ -7,8 +7,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { InvalidArgumentError, NativeLoadError } from './errors.js';
-import { describe } from './validate.js';
+import { InvalidArgumentError, NativeLoadError } from '../errors.js';
+import { describe } from '../validate.js';
 
 /**
  * A CPU level (native/core/platform/levels.h is the one definition): the instructions a call's

@@ -2,15 +2,15 @@
  * The structural rules of a catalogue file's header (docs/catalogue-format.md, "Rules"), checked
  * on every open whatever `verify` says. They look only at the header (ids, bias and attributes
  * live in it) and the file's size from fstat, never at the matrix, so they cost O(N) at most.
- * The deep rules that read the matrix are in catalogue_verify.ts. Each refusal is a FormatError
+ * The deep rules that read the matrix are in verify.ts. Each refusal is a FormatError
  * whose message names the section and the rule.
  */
-import { SCORE_LIMIT } from './catalogue_build.js';
-import type { ItemId } from './catalogue_types.js';
-import { type FileVersion, PANEL, compactBytes, matrixBytes } from './catalogue_layout.js';
-import { FormatError } from './errors.js';
-import { LIMITS } from './limits.js';
-import { describe, nonFiniteName } from './validate.js';
+import { SCORE_LIMIT } from './build.js';
+import type { ItemId } from './types.js';
+import { type FileVersion, PANEL, compactBytes, matrixBytes } from './layout.js';
+import { FormatError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import { describe, nonFiniteName } from '../validate.js';
 
 /** Every section starts at a multiple of this. */
 export const ALIGN = 64;

@@ -14,11 +14,12 @@
  * orders them. With history exclusion (the default), a next item that is already in the history
  * can never be recommended and counts as a miss.
  */
-import type { Catalogue, ItemId } from '../catalogue.js';
-import type { Encoder } from '../encoder.js';
+import type { Catalogue, ItemId } from '../catalogue/catalogue.js';
+import type { Encoder } from '../encoder/encoder.js';
 import { InvalidArgumentError } from '../errors.js';
 import { LIMITS } from '../limits.js';
-import { type Level, resolveLevel } from '../native.js';
+import { recommend } from '../pipeline.js';
+import { type Level, resolveLevel } from '../native/addon.js';
 import { arrayLike, atMost, describe, kOption, optionalPositiveInt, threadsOption } from '../validate.js';
 
 export interface EvalSession {
@@ -116,9 +117,13 @@ export async function evaluate(o: {
   let batch: EvalSession[] = [];
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
-    const vectors = await encoder.encode(batch.map((s) => s.history.map(toModel)));
-    const exclude = excludeHistory ? batch.map((s) => s.history.map((id) => catalogue.row(id))) : undefined;
-    const res = await catalogue.topKAsync(vectors, { k, exclude, threads, isa });
+    const { result: res } = await recommend(encoder, catalogue, batch.map((s) => s.history), {
+      k,
+      exclude: excludeHistory ? 'history' : 'none',
+      vocabulary: toModel,
+      threads,
+      isa,
+    });
     batch.forEach((s, u) => {
       const rows = Array.from(res.rows.subarray(u * res.k, (u + 1) * res.k)).filter((r) => r >= 0);
       const target = catalogue.row(s.next);

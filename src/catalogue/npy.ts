@@ -1,6 +1,6 @@
 /** Reading NumPy .npy files of float32 in C order (what `np.save(path, a.astype(np.float32))` writes). */
-import { FormatError } from './errors.js';
-import { openRegularFile, readExactly, readInto } from './file_check.js';
+import { FormatError } from '../errors.js';
+import { openRegularFile, readExactly, readInto } from '../file_check.js';
 
 export interface NpyArray {
   shape: number[];

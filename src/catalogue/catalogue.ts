@@ -2,22 +2,22 @@
  * Catalogue: N items with ids, a float32 N×d matrix, optional per-item bias and attribute bits,
  * scored against user vectors by the native fused top-k kernel.
  */
-import { buildParts, indexIds, isRowNumber } from './catalogue_build.js';
-import { FORMAT_VERSION, compressedViews, writeCatalogueFile } from './catalogue_file.js';
-import type { CatalogueHeader } from './catalogue_header.js';
-import { type FileVersion, matrixBytes, panelRow } from './catalogue_layout.js';
-import { mapSameFile, openCatalogueFile } from './catalogue_open.js';
-import { packPanels, prepareTopK } from './catalogue_topk.js';
-import type { CatalogueOptions, CatalogueParts, FileIdentity, FileOrigin, ItemId, NpyOptions, OpenOptions, Precision, SharedCatalogue, TopKOptions, TopKResult } from './catalogue_types.js';
-import { verifyContent } from './catalogue_verify.js';
-import { ClosedError, FormatError, InvalidArgumentError, OutOfRangeError, fromNative } from './errors.js';
-import { LIMITS } from './limits.js';
-import { loggerOption } from './logger.js';
-import { type CompressedParts, type NativeCatalogue, type NativeMappedFile, type NativeTopKArgs, native } from './native.js';
+import { buildParts, indexIds, isRowNumber } from './build.js';
+import { FORMAT_VERSION, compressedViews, writeCatalogueFile } from './file.js';
+import type { CatalogueHeader } from './header.js';
+import { type FileVersion, matrixBytes, panelRow } from './layout.js';
+import { mapSameFile, openCatalogueFile } from './open.js';
+import { packPanels, prepareTopK } from './topk.js';
+import type { CatalogueOptions, CatalogueParts, FileIdentity, FileOrigin, ItemId, NpyOptions, OpenOptions, Precision, SharedCatalogue, TopKOptions, TopKResult } from './types.js';
+import { verifyContent } from './verify.js';
+import { ClosedError, FormatError, InvalidArgumentError, OutOfRangeError, fromNative } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import { loggerOption } from '../logger.js';
+import { type CompressedParts, type NativeCatalogue, type NativeMappedFile, type NativeTopKArgs, native } from '../native/addon.js';
 import { readNpyFloat32 } from './npy.js';
-import { pathArg } from './file_check.js';
-import { atMost, describe, float32Array, optionsObject, positiveInt } from './validate.js';
-import { VERSION } from './version.js';
+import { pathArg } from '../file_check.js';
+import { atMost, describe, float32Array, optionsObject, positiveInt } from '../validate.js';
+import { VERSION } from '../version.js';
 
 export type {
   AttributeFilter,
@@ -30,7 +30,7 @@ export type {
   SharedCatalogue,
   TopKOptions,
   TopKResult,
-} from './catalogue_types.js';
+} from './types.js';
 
 export class Catalogue {
   #panels: Float32Array;
@@ -68,7 +68,7 @@ export class Catalogue {
     if (p.bias) for (let i = 0; i < p.bias.length; i++) mb = Math.max(mb, Math.abs(p.bias[i]));
     this.#maxBias = mb;
     // New catalogues check their ids are unique now; a file's ids were checked when it was
-    // opened (catalogue_header.ts), so its index is built on first use.
+    // opened (header.ts), so its index is built on first use.
     if (p.ids && !p.mapping && !p.trustedIds) this.#rowOf = indexIds(p.ids);
   }
 
@@ -129,7 +129,7 @@ export class Catalogue {
     });
   }
 
-  /** The builder: the same rules a file must pass (catalogue_build.ts), as argument errors. */
+  /** The builder: the same rules a file must pass (build.ts), as argument errors. */
   static #build(data: Float32Array, dim: number, opts: NpyOptions, name: string): Catalogue {
     const b = buildParts(data, dim, opts, name);
     return new Catalogue({ ...b, panels: packPanels(data, b.size, dim), dim, mapping: null, verified: true });

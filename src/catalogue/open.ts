@@ -6,15 +6,15 @@
  * file version per process). A version-1 file (row-major) is repacked into panels in shared
  * memory once per process, with a notice through the logger.
  */
-import { compressedViews, readHeaderFrom } from './catalogue_file.js';
-import type { CatalogueHeader, HeaderData } from './catalogue_header.js';
-import { type FileVersion, matrixBytes, panelFloats } from './catalogue_layout.js';
-import type { FileIdentity } from './catalogue_types.js';
-import { isVerified, rememberVerified, verifyChecksums, verifyContent, versionKey } from './catalogue_verify.js';
-import { FileError, FormatError } from './errors.js';
-import type { Logger } from './logger.js';
-import { type CompressedParts, type NativeMappedFile, native } from './native.js';
-import { openRegularFile, readExactly } from './file_check.js';
+import { compressedViews, readHeaderFrom } from './file.js';
+import type { CatalogueHeader, HeaderData } from './header.js';
+import { type FileVersion, matrixBytes, panelFloats } from './layout.js';
+import type { FileIdentity } from './types.js';
+import { isVerified, rememberVerified, verifyChecksums, verifyContent, versionKey } from './verify.js';
+import { FileError, FormatError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { type CompressedParts, type NativeMappedFile, native } from '../native/addon.js';
+import { openRegularFile, readExactly } from '../file_check.js';
 
 export interface OpenedFile {
   header: CatalogueHeader;

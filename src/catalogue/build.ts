@@ -1,12 +1,12 @@
 /**
  * The builder's checks: what fromVectors/fromNpy accept is exactly what a catalogue file may hold
- * (catalogue_header.ts, catalogue_verify.ts), so no file `save` writes is refused by `open`.
+ * (header.ts, verify.ts), so no file `save` writes is refused by `open`.
  */
-import type { ItemId, NpyOptions } from './catalogue_types.js';
-import { InvalidArgumentError, OutOfRangeError } from './errors.js';
-import { LIMITS } from './limits.js';
-import { type CompressedParts, native } from './native.js';
-import { arrayLike, describe, nonFiniteName, uint32 } from './validate.js';
+import type { ItemId, NpyOptions } from './types.js';
+import { InvalidArgumentError, OutOfRangeError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import { type CompressedParts, native } from '../native/addon.js';
+import { arrayLike, describe, nonFiniteName, uint32 } from '../validate.js';
 
 /** Scores above this magnitude could overflow float32 inside the dot product. */
 export const SCORE_LIMIT = 1e37;

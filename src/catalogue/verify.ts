@@ -15,15 +15,15 @@
 import type { Stats } from 'node:fs';
 import { crc32 } from 'node:zlib';
 
-import { type FileVersion, PANEL, compactIndex, compactPanelElements, panelCount, panelIndex } from './catalogue_layout.js';
-import { crc32Chunked } from './catalogue_file.js';
-import { FormatError } from './errors.js';
-import { type CompressedFault, type CompressedParts, native } from './native.js';
-import { nonFiniteName } from './validate.js';
+import { type FileVersion, PANEL, compactIndex, compactPanelElements, panelCount, panelIndex } from './layout.js';
+import { crc32Chunked } from './file.js';
+import { FormatError } from '../errors.js';
+import { type CompressedFault, type CompressedParts, native } from '../native/addon.js';
+import { nonFiniteName } from '../validate.js';
 
 /** What the pass reads: a mapped file's views, or a catalogue's in-memory parts. */
 export interface VerifyTarget {
-  /** 1: `matrix` and the compact copy are row-major; 2: packed in panels (catalogue_layout.ts). */
+  /** 1: `matrix` and the compact copy are row-major; 2: packed in panels (layout.ts). */
   version: FileVersion;
   matrix: Float32Array;
   count: number;

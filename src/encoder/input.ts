@@ -2,9 +2,9 @@
  * Checking what the encoder is given: histories of the model's item indices, bounded by
  * LIMITS (users per call, events per history, events per call) the same for every backend.
  */
-import { InvalidArgumentError, OutOfRangeError } from './errors.js';
-import { LIMITS } from './limits.js';
-import { arrayLike, atMost, batchSize, describe } from './validate.js';
+import { InvalidArgumentError, OutOfRangeError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import { arrayLike, atMost, batchSize, describe } from '../validate.js';
 
 /** Histories as one flat run of ids with per-user offsets (offsets[u]..offsets[u+1]). */
 export interface FlatHistories {

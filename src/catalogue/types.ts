@@ -1,8 +1,8 @@
 /** The catalogue's public option and result types, and what crosses to worker threads. */
-import type { CatalogueHeader } from './catalogue_header.js';
-import type { Logger } from './logger.js';
-import type { FileVersion } from './catalogue_layout.js';
-import type { CompressedParts, Level, NativeMappedFile } from './native.js';
+import type { CatalogueHeader } from './header.js';
+import type { Logger } from '../logger.js';
+import type { FileVersion } from './layout.js';
+import type { CompressedParts, Level, NativeMappedFile } from '../native/addon.js';
 
 export type ItemId = string | number;
 
@@ -154,7 +154,7 @@ export interface CatalogueParts {
   origin?: FileOrigin;
   /** The contents passed the deep checks (built here, or a file opened with verification). */
   verified: boolean;
-  /** The matrix packed in panels (catalogue_layout.ts). */
+  /** The matrix packed in panels (layout.ts). */
   panels: Float32Array;
   size: number;
   dim: number;

@@ -5,9 +5,9 @@
  * encoder says which backend it uses and why.
  */
 
-import { type FlatHistories, flattenHistories, itemIndex } from './encoder_input.js';
-import { type OrtBackend, type OrtModule, type OrtSession, encodeOrt, findVocab, runOrt } from './encoder_ort.js';
-import { EncoderState } from './encoder_state.js';
+import { type FlatHistories, flattenHistories, itemIndex } from './input.js';
+import { type OrtBackend, type OrtModule, type OrtSession, encodeOrt, findVocab, runOrt } from './ort.js';
+import { EncoderState } from './state.js';
 import {
   ClosedError,
   InvalidArgumentError,
@@ -15,15 +15,15 @@ import {
   PeerMissingError,
   UnsupportedModelError,
   fromNative,
-} from './errors.js';
-import { LIMITS } from './limits.js';
-import { defaultThreads } from './cpu_quota.js';
-import { type Isa, native, resolveLevel } from './native.js';
-import { type EncoderPlan, Unsupported, lower, signature } from './onnx/lower.js';
-import { type LoadedModel, loadModel } from './onnx/model.js';
-import { arrayLike, atMost, batchSize, describe, nonNegativeInt, optionsObject, threadsOption } from './validate.js';
+} from '../errors.js';
+import { LIMITS } from '../limits.js';
+import { defaultThreads } from '../native/cpu_quota.js';
+import { type Isa, native, resolveLevel } from '../native/addon.js';
+import { type EncoderPlan, Unsupported, lower, signature } from '../onnx/lower.js';
+import { type LoadedModel, loadModel } from '../onnx/model.js';
+import { arrayLike, atMost, batchSize, describe, nonNegativeInt, optionsObject, threadsOption } from '../validate.js';
 
-export { EncoderState } from './encoder_state.js';
+export { EncoderState } from './state.js';
 
 export type EncoderBackend = 'native' | 'onnxruntime';
 

@@ -8,7 +8,7 @@
  * bf16 as pairs × 16 rows, the `vdpbf16ps` operand). Version 1 stored both row-major; it is still
  * read, and repacked in memory once per process.
  */
-import type { CompressedParts } from './native.js';
+import type { CompressedParts } from '../native/addon.js';
 
 /** Rows per panel. */
 export const PANEL = 16;

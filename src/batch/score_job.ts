@@ -13,16 +13,17 @@ import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSyn
 
 import { SingleBar } from 'cli-progress';
 
-import type { Catalogue, ItemId } from '../catalogue.js';
-import type { Encoder } from '../encoder.js';
+import type { Catalogue, ItemId } from '../catalogue/catalogue.js';
+import type { Encoder } from '../encoder/encoder.js';
 import { InvalidArgumentError, ModelError, OutOfRangeError } from '../errors.js';
 import { LIMITS } from '../limits.js';
-import type { Level } from '../native.js';
+import { itemsOf, rank, rowsOf } from '../pipeline.js';
+import type { Level } from '../native/addon.js';
 import { type Checkpoint, readCheckpoint, tailCrc, writeCheckpoint } from './checkpoint.js';
 import { lines } from './jsonl.js';
-import { flagError, outputPath, streamInput } from './paths.js';
+import { flagError, outputPath, streamInput } from '../cli/paths.js';
 import { modelIndices, parseUser } from './records.js';
-import { UserError } from './user_error.js';
+import { UserError } from '../cli/user_error.js';
 
 export { modelIndices } from './records.js';
 
@@ -163,18 +164,10 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
 
   /** Top-k lines for users; throws what the encoder or the scan throws. */
   const scoreUsers = async (users: Entry[]): Promise<string[]> => {
-    const vectors = await encoder.encode(users.map((b) => b.indices as number[]));
-    const exclude = o.excludeHistory ? users.map((b) => (b.history as ItemId[]).map((id) => catalogue.row(id))) : undefined;
-    const res = await catalogue.topKAsync(vectors, { k: o.k, exclude, threads: o.threads, isa: o.isa });
+    const exclude = o.excludeHistory ? users.map((b) => rowsOf(catalogue, b.history as ItemId[])) : undefined;
+    const res = await rank(encoder, catalogue, { histories: users.map((b) => b.indices as number[]), k: o.k, exclude, threads: o.threads, isa: o.isa });
     return users.map((b, u) => {
-      const items: ItemId[] = [];
-      const scores: number[] = [];
-      for (let i = 0; i < res.k; i++) {
-        const row = res.rows[u * res.k + i];
-        if (row < 0) break;
-        items.push(catalogue.id(row));
-        scores.push(res.scores[u * res.k + i]);
-      }
+      const { items, scores } = itemsOf(catalogue, res, u);
       return `${JSON.stringify({ user: b.user, items, scores })}\n`;
     });
   };

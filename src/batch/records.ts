@@ -3,11 +3,11 @@
  * wrong types, unknown ids) is a UserError that starts with `line N:`, so the job can count it
  * against --max-errors or stop on it; messages describe values without serialising them.
  */
-import type { Catalogue, ItemId } from '../catalogue.js';
-import type { Encoder } from '../encoder.js';
+import type { Catalogue, ItemId } from '../catalogue/catalogue.js';
+import type { Encoder } from '../encoder/encoder.js';
 import { LIMITS } from '../limits.js';
 import { describe } from '../validate.js';
-import { UserError } from './user_error.js';
+import { UserError } from '../cli/user_error.js';
 
 function parse(text: string, lineNo: number): unknown {
   try {

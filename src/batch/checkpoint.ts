@@ -6,7 +6,7 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 
-import { UserError } from './user_error.js';
+import { UserError } from '../cli/user_error.js';
 
 export interface Checkpoint {
   input: string;

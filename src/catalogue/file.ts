@@ -9,18 +9,18 @@
  *         24   H bytes   header: a msgpack map (see CatalogueHeader)
  *              zeros     up to dataOffset, a multiple of 64
  *  dataOffset  N'*d*4    the matrix, float32 little-endian, packed in panels of 16 rows
- *                        (N' = N rounded up to 16; catalogue_layout.ts); version 1: N*d*4 row-major
+ *                        (N' = N rounded up to 16; layout.ts); version 1: N*d*4 row-major
  *
  * The matrix is memory-mapped by the addon, so opening does not read it; the header carries the
- * CRC-32 of the matrix bytes. The header's rules are in catalogue_header.ts, the checks that read
- * the matrix in catalogue_verify.ts, opening in catalogue_open.ts.
+ * CRC-32 of the matrix bytes. The header's rules are in header.ts, the checks that read
+ * the matrix in verify.ts, opening in open.ts.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 
 import { pack, unpack } from 'msgpackr';
 
-import { writeAtomically } from './atomic_file.js';
+import { writeAtomically } from '../atomic_file.js';
 import {
   ALIGN,
   type CatalogueHeader,
@@ -28,13 +28,13 @@ import {
   type HeaderData,
   type StoredIds,
   checkHeader,
-} from './catalogue_header.js';
-import { type FileVersion, compactElements, matrixBytes } from './catalogue_layout.js';
-import { FormatError } from './errors.js';
-import type { CompressedParts } from './native.js';
-import { openRegularFile, readExactly } from './file_check.js';
+} from './header.js';
+import { type FileVersion, compactElements, matrixBytes } from './layout.js';
+import { FormatError } from '../errors.js';
+import type { CompressedParts } from '../native/addon.js';
+import { openRegularFile, readExactly } from '../file_check.js';
 
-export type { CatalogueHeader, CompressedSection, StoredIds } from './catalogue_header.js';
+export type { CatalogueHeader, CompressedSection, StoredIds } from './header.js';
 
 export const MAGIC = Buffer.from('RSCATLG\0', 'latin1');
 /** The version this library writes; it reads 1 and 2. */
@@ -44,7 +44,7 @@ export const PREFIX_BYTES = 24;
 export interface CatalogueContent {
   /** The compact copy, in the version-2 panel layout. */
   compressed?: CompressedParts | null;
-  /** The matrix packed in panels (catalogue_layout.ts). */
+  /** The matrix packed in panels (layout.ts). */
   panels: Float32Array;
   count: number;
   dim: number;

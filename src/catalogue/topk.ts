@@ -1,13 +1,13 @@
 /** Validating a topK request against a catalogue and building the native call's arguments. */
 import { availableParallelism, totalmem } from 'node:os';
 
-import { SCORE_LIMIT } from './catalogue_build.js';
-import { defaultThreads } from './cpu_quota.js';
-import type { TopKOptions } from './catalogue_types.js';
-import { InvalidArgumentError, OutOfRangeError } from './errors.js';
-import { panelFloats } from './catalogue_layout.js';
-import { type NativeCatalogue, type NativeTopKArgs, native, resolveLevel } from './native.js';
-import { arrayLike, batchSize, copyRows, describe, float32Array, kOption, nonFiniteName, threadsOption, uint32 } from './validate.js';
+import { SCORE_LIMIT } from './build.js';
+import { defaultThreads } from '../native/cpu_quota.js';
+import type { TopKOptions } from './types.js';
+import { InvalidArgumentError, OutOfRangeError } from '../errors.js';
+import { panelFloats } from './layout.js';
+import { type NativeCatalogue, type NativeTopKArgs, native, resolveLevel } from '../native/addon.js';
+import { arrayLike, batchSize, copyRows, describe, float32Array, kOption, nonFiniteName, threadsOption, uint32 } from '../validate.js';
 
 /** Batches of fewer users than this scan the compact copy of a compressed catalogue. */
 const COMPRESSED_MAX_BATCH = 8;

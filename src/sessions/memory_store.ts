@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { pack, unpack } from 'msgpackr';
 
 import { writeAtomically } from '../atomic_file.js';
-import type { ItemId } from '../catalogue.js';
+import type { ItemId } from '../catalogue/catalogue.js';
 import { FileError } from '../errors.js';
 import { fileError, regularFile } from '../file_check.js';
 

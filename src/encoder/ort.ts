@@ -2,10 +2,10 @@
  * The onnxruntime backend of Encoder: runs the exported graph itself, rows of equal length
  * together (no padding, so each row equals the row run alone).
  */
-import { InvalidArgumentError, ModelError } from './errors.js';
-import type { FlatHistories } from './encoder_input.js';
-import type { Signature } from './onnx/lower.js';
-import { type LoadedModel, num } from './onnx/model.js';
+import { InvalidArgumentError, ModelError } from '../errors.js';
+import type { FlatHistories } from './input.js';
+import type { Signature } from '../onnx/lower.js';
+import { type LoadedModel, num } from '../onnx/model.js';
 
 export type OrtModule = typeof import('onnxruntime-node');
 export type OrtSession = import('onnxruntime-node').InferenceSession;
