@@ -11,40 +11,26 @@ import { pathToFileURL } from 'node:url';
 
 import { Piscina } from 'piscina';
 
-import { type AttributeFilter, Catalogue, type ItemId } from '../catalogue/catalogue.js';
+import { Catalogue, type ItemId } from '../catalogue/catalogue.js';
 import { defaultThreads } from '../native/cpu_quota.js';
 import { Encoder } from '../encoder/encoder.js';
-import { AbortError, ClosedError, InvalidArgumentError, ModelError, QueueFullError, WorkerCrashError, reviveError } from '../errors.js';
+import { AbortError, ClosedError, InvalidArgumentError, ModelError, WorkerCrashError } from '../errors.js';
 import { fileError } from '../file_check.js';
 import { LIMITS } from '../limits.js';
 import { packageRoot, resolveLevel } from '../native/addon.js';
 import { arrayLike, describe, kOption } from '../validate.js';
 import { Counters } from './counters.js';
 import { EngineSessions } from './engine_sessions.js';
+import { Batcher, type Pending } from './batcher.js';
 import { IdMap } from './ids.js';
 import { type EngineSettings, type Metrics, engineSettings, makeMetrics, vocabularyOf } from './options.js';
 import { excludeOption, filterKey, filterOption, withCallerStack } from './request.js';
 import { SessionStore } from '../sessions/memory_store.js';
 import type { EngineOptions, EngineStats, Logger, Recommendation, RecommendRequest } from './types.js';
-import type { WorkerInit, WorkerResult, WorkerTask } from './worker.js';
+import type { WorkerInit, WorkerResult, WorkerTask } from './protocol.js';
 
 export { EngineSessions } from './engine_sessions.js';
 export type { EngineOptions, EngineStats, Logger, Recommendation, RecommendRequest } from './types.js';
-
-interface Pending {
-  modelIds: number[];
-  exclRows: number[];
-  k: number;
-  key: string;
-  filter?: AttributeFilter;
-  resolve: (r: Recommendation) => void;
-  reject: (e: Error) => void;
-  stack: string;
-  t0: number;
-  done: boolean;
-  signal?: AbortSignal;
-  onAbort?: () => void;
-}
 
 function workerFile(): string {
   return pathToFileURL(join(packageRoot(), 'dist', 'engine-worker.js')).href;
@@ -57,9 +43,6 @@ export class ScoringEngine {
   readonly sessions: EngineSessions;
   readonly #pool: Piscina;
   readonly #threads: number;
-  readonly #maxBatch: number;
-  readonly #maxDelayMs: number;
-  readonly #maxQueue: number;
   readonly #ids: IdMap;
   readonly #ownsCatalogue: boolean;
   readonly #logger?: Logger;
@@ -67,11 +50,8 @@ export class ScoringEngine {
   readonly #store: SessionStore;
   readonly #snapshot?: string;
   readonly #modelHash: string;
-  #queue: Pending[] = [];
-  #inFlight = 0;
-  #timer: NodeJS.Timeout | null = null;
+  readonly #batcher: Batcher;
   #closed = false;
-  #idle: Array<() => void> = [];
 
   private constructor(p: {
     catalogue: Catalogue;
@@ -89,9 +69,6 @@ export class ScoringEngine {
     this.encoder = p.encoder;
     this.#pool = p.pool;
     this.#threads = p.settings.threads;
-    this.#maxBatch = p.settings.maxBatch;
-    this.#maxDelayMs = p.settings.maxDelayMs;
-    this.#maxQueue = p.settings.maxQueue;
     this.#ids = new IdMap(p.catalogue, p.toModel);
     this.#ownsCatalogue = p.ownsCatalogue;
     this.#logger = p.opts.logger;
@@ -100,6 +77,14 @@ export class ScoringEngine {
     this.#snapshot = p.settings.sessions?.snapshot;
     this.#modelHash = p.modelHash;
     this.sessions = new EngineSessions(this, p.store);
+    this.#batcher = new Batcher({
+      ...p.settings,
+      counters: this.#counters,
+      logger: this.#logger,
+      catalogueSize: p.catalogue.size,
+      run: (task) => this._run(task),
+      items: (res, u, k) => this._items(res, u, k),
+    });
   }
 
   static async create(opts: EngineOptions): Promise<ScoringEngine> {
@@ -174,18 +159,7 @@ export class ScoringEngine {
       if (this.#closed) throw new ClosedError('engine');
       const p = this.#prepare(req, stack);
       if (req.signal?.aborted) throw new AbortError(undefined, { cause: req.signal.reason });
-      if (this.#queue.length >= this.#maxQueue) throw new QueueFullError(this.#maxQueue);
-      return new Promise<Recommendation>((resolve, reject) => {
-        p.resolve = resolve;
-        p.reject = reject;
-        if (req.signal) {
-          p.onAbort = () => this.#abort(p);
-          req.signal.addEventListener('abort', p.onAbort, { once: true });
-        }
-        this.#queue.push(p);
-        this.#counters.queued(this.#queue.length);
-        this.#schedule();
-      });
+      return this.#batcher.submit(p);
     } catch (e) {
       return Promise.reject(withCallerStack(e as Error, stack));
     }
@@ -198,7 +172,7 @@ export class ScoringEngine {
   }
 
   stats(): EngineStats {
-    return this.#counters.stats({ queued: this.#queue.length, inFlight: this.#inFlight, sessions: this.#store.size });
+    return this.#counters.stats({ queued: this.#batcher.queued, inFlight: this.#batcher.inFlight, sessions: this.#store.size });
   }
 
   /**
@@ -209,9 +183,7 @@ export class ScoringEngine {
     if (this.#closed) return;
     this.#closed = true;
     await this.sessions._drain();
-    if (this.#queue.length > 0 || this.#inFlight > 0) {
-      await new Promise<void>((resolve) => this.#idle.push(resolve));
-    }
+    await this.#batcher.whenIdle();
     try {
       if (this.#snapshot) {
         await this.#store.snapshot(this.#snapshot, this.#modelHash, this.encoder.stateSize);
@@ -285,110 +257,4 @@ export class ScoringEngine {
     return { modelIds, exclRows, k, key: filterKey(filter), filter, resolve: noop, reject: noop, stack, t0: performance.now(), done: false, signal: req.signal };
   }
 
-  #abort(p: Pending): void {
-    if (p.done) return;
-    const i = this.#queue.indexOf(p);
-    if (i >= 0) this.#queue.splice(i, 1);
-    this.#settle(p, null, withCallerStack(new AbortError(undefined, { cause: p.signal?.reason }), p.stack));
-    this.#maybeIdle();
-  }
-
-  #settle(p: Pending, value: Recommendation | null, error: Error | null): void {
-    if (p.done) return;
-    p.done = true;
-    if (p.signal && p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
-    if (error) {
-      this.#counters.failed();
-      p.reject(error);
-    } else {
-      this.#counters.completed(performance.now() - p.t0);
-      p.resolve(value as Recommendation);
-    }
-  }
-
-  #schedule(): void {
-    if (this.#timer || this.#queue.length === 0 || this.#inFlight >= this.#threads) return;
-    const wait = Math.max(0, this.#maxDelayMs - (performance.now() - this.#queue[0].t0));
-    const fire = (): void => {
-      this.#timer = null;
-      this.#dispatch();
-    };
-    // Even with no delay, wait for the rest of this event-loop turn: requests made together
-    // (a loop of recommend calls, recommendBatch) then share one batch.
-    this.#timer = wait > 0 && this.#queue.length < this.#maxBatch ? setTimeout(fire, wait) : (setImmediate(fire) as unknown as NodeJS.Timeout);
-  }
-
-  #dispatch(): void {
-    while (this.#queue.length > 0 && this.#inFlight < this.#threads) {
-      const key = this.#queue[0].key;
-      const batch: Pending[] = [];
-      const rest: Pending[] = [];
-      for (const p of this.#queue) {
-        if (batch.length < this.#maxBatch && p.key === key) batch.push(p);
-        else rest.push(p);
-      }
-      this.#queue = rest;
-      this.#counters.queued(this.#queue.length);
-      void this.#runBatch(batch);
-    }
-  }
-
-  async #runBatch(batch: Pending[]): Promise<void> {
-    this.#inFlight++;
-    this.#counters.batch(batch.length);
-    this.#logger?.debug?.({ size: batch.length, queued: this.#queue.length }, 'batch');
-    const k = Math.min(this.catalogue.size, Math.max(...batch.map((p) => p.k)));
-    const offsets = new Int32Array(batch.length + 1);
-    batch.forEach((p, i) => (offsets[i + 1] = offsets[i] + p.exclRows.length));
-    const rows = Int32Array.from(batch.flatMap((p) => p.exclRows));
-    const task: WorkerTask = {
-      op: 'recommend',
-      histories: batch.map((p) => p.modelIds),
-      k,
-      exclOffsets: offsets,
-      exclRows: rows,
-      filter: batch[0].filter,
-    };
-    try {
-      const res = await this._run(task);
-      if (!res.ok && batch.length > 1) {
-        // One request's problem must not fail the others: answer them one by one.
-        await Promise.all(batch.map((p) => this.#runOne(p)));
-      } else if (!res.ok) {
-        for (const p of batch) this.#settle(p, null, withCallerStack(reviveError(res.error), p.stack));
-      } else if ('rows' in res) {
-        batch.forEach((p, u) => this.#settle(p, this._items(res, u, p.k), null));
-      }
-    } catch (e) {
-      for (const p of batch) this.#settle(p, null, withCallerStack(e as Error, p.stack));
-    } finally {
-      this.#inFlight--;
-      this.#maybeIdle();
-      this.#schedule();
-    }
-  }
-
-  async #runOne(p: Pending): Promise<void> {
-    const task: WorkerTask = {
-      op: 'recommend',
-      histories: [p.modelIds],
-      k: Math.min(this.catalogue.size, p.k),
-      exclOffsets: Int32Array.of(0, p.exclRows.length),
-      exclRows: Int32Array.from(p.exclRows),
-      filter: p.filter,
-    };
-    try {
-      const res = await this._run(task);
-      if (!res.ok) this.#settle(p, null, withCallerStack(reviveError(res.error), p.stack));
-      else if ('rows' in res) this.#settle(p, this._items(res, 0, p.k), null);
-    } catch (e) {
-      this.#settle(p, null, withCallerStack(e as Error, p.stack));
-    }
-  }
-
-  #maybeIdle(): void {
-    if (this.#queue.length === 0 && this.#inFlight === 0) {
-      for (const f of this.#idle.splice(0)) f();
-    }
-  }
 }

@@ -7,7 +7,7 @@ import type { ScoringEngine } from './engine.js';
 import { type Exclude, checkUser, excludeOption, withCallerStack } from './request.js';
 import type { Session, SessionStore } from '../sessions/memory_store.js';
 import type { Recommendation } from './types.js';
-import type { WorkerTask } from './worker.js';
+import type { WorkerTask } from './protocol.js';
 
 /** Per-user live sessions of an engine. */
 export class EngineSessions {

@@ -3,38 +3,13 @@
  * is memory-mapped from its file or shared with the main thread, never copied), then answers
  * batches. Errors come back as plain shapes so the main thread can rebuild their classes.
  */
-import { Catalogue, type SharedCatalogue } from '../catalogue/catalogue.js';
+import { Catalogue } from '../catalogue/catalogue.js';
 import { Encoder } from '../encoder/encoder.js';
-import { type ErrorShape, errorShape } from '../errors.js';
-import type { Level } from '../native/addon.js';
+import { errorShape } from '../errors.js';
 import { rankOnWorker } from '../pipeline.js';
+import type { WorkerInit, WorkerResult, WorkerTask } from './protocol.js';
 
-export interface WorkerInit {
-  model: string | Uint8Array;
-  catalogue: SharedCatalogue;
-  backend?: 'auto' | 'native' | 'onnxruntime';
-  isa?: Level;
-  testHooks?: boolean;
-}
-
-export interface Selection {
-  k: number;
-  exclOffsets?: Int32Array;
-  exclRows?: Int32Array;
-  allow?: Int32Array;
-  filter?: { allOf?: number; anyOf?: number; noneOf?: number };
-}
-
-export type WorkerTask =
-  | ({ op: 'recommend'; histories: number[][] } & Selection)
-  | ({ op: 'recommendState'; state: Float32Array | null; histories: number[][] | null } & Selection)
-  | { op: 'step'; state: Float32Array; events: number[] }
-  | { op: 'crash' };
-
-export type WorkerResult =
-  | { ok: true; k: number; rows: Int32Array; scores: Float32Array }
-  | { ok: true; state: Float32Array | null }
-  | { ok: false; error: ErrorShape };
+export type { WorkerInit, WorkerResult, WorkerTask } from './protocol.js';
 
 let ready: Promise<{ encoder: Encoder; catalogue: Catalogue; init: WorkerInit }> | null = null;
 
