@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { Catalogue, Encoder, nativeInfo } from '../src/index.js';
+import { type Level, allLevels } from '../src/native/addon.js';
 import { randomMatrix } from './helpers.js';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -17,6 +18,13 @@ const flags = existsSync('/proc/cpuinfo')
   : null;
 
 describe('CPU levels', () => {
+  it('the TS Level type names exactly the levels native code defines, in order', () => {
+    // A compile-time mirror of native/core/platform/levels.h: a level added there must be added
+    // to the Level type too (this list is the type's members, spelled once in this test).
+    const typed: Level[] = ['scalar', 'avx2', 'avx512'];
+    expect(allLevels()).toEqual(typed);
+  });
+
   it('nativeInfo() reports the levels and features /proc/cpuinfo shows', (ctx) => {
     if (!flags || process.arch !== 'x64') {
       console.warn('skipped: needs an x86-64 Linux /proc/cpuinfo');

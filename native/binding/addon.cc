@@ -79,9 +79,11 @@ class Addon : public Napi::Addon<Addon> {
     encoder_ = Napi::Persistent(EncoderWrap::Define(env));
     catalogue_ = Napi::Persistent(CatalogueWrap::Define(env));
     // Levels this CPU runs, lowest first (platform/levels.h is the one list of names).
-    Napi::Array levels = Napi::Array::New(env);
+    // allLevels: every level this build knows (TS derives its list from it, never spells it).
+    Napi::Array levels = Napi::Array::New(env), all_levels = Napi::Array::New(env);
     for (int i = 0; i < recscore::kLevelCount; ++i) {
       const auto l = static_cast<recscore::Level>(i);
+      all_levels.Set(all_levels.Length(), Napi::String::New(env, recscore::level_name(l)));
       if (recscore::level_supported(l)) levels.Set(levels.Length(), Napi::String::New(env, recscore::level_name(l)));
     }
     const recscore::CpuFeatures& f = recscore::cpu_features();
@@ -100,6 +102,7 @@ class Addon : public Napi::Addon<Addon> {
                  InstanceValue("NativeEncoder", encoder_.Value(), napi_enumerable),
                  InstanceValue("Catalogue", catalogue_.Value(), napi_enumerable),
                  InstanceValue("levels", levels, napi_enumerable),
+                 InstanceValue("allLevels", all_levels, napi_enumerable),
                  InstanceValue("level", Napi::String::New(env, recscore::level_name(recscore::default_level())),
                                napi_enumerable),
                  InstanceValue("features", features, napi_enumerable),

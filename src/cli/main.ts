@@ -15,7 +15,7 @@ import { Catalogue } from '../catalogue/catalogue.js';
 import { defaultThreads } from '../native/cpu_quota.js';
 import { Encoder } from '../encoder/encoder.js';
 import { LIMITS } from '../limits.js';
-import { LEVELS, type Level, packageRoot, resolveLevel } from '../native/addon.js';
+import { type Level, allLevels, packageRoot, resolveLevel } from '../native/addon.js';
 import { VERSION } from '../version.js';
 import { buildCatalogue, inspectCatalogue, upgradeCatalogue } from './catalogue_cmd.js';
 import { demo } from './demo.js';
@@ -54,7 +54,13 @@ function shard(v: string): { index: number; count: number } {
 
 /** --isa: a CPU level this machine runs (every level gives the same results; for benchmarks and pinning). */
 function isaOption(): Option {
-  return new Option('--isa <level>', `CPU level of the kernels: ${LEVELS.join(', ')} (default: the best this CPU runs)`).argParser((v: string) => {
+  let known = '';
+  try {
+    known = `: ${allLevels().join(', ')}`;
+  } catch {
+    // the addon does not load: --help still works, and --isa reports why when used
+  }
+  return new Option('--isa <level>', `CPU level of the kernels${known} (default: the best this CPU runs)`).argParser((v: string) => {
     try {
       return resolveLevel('--isa', v);
     } catch (e) {

@@ -14,10 +14,14 @@ import { describe } from '../validate.js';
  * A CPU level (native/core/platform/levels.h is the one definition): the instructions a call's
  * kernels may use. Every level computes the same bits (docs/arithmetic.md); higher is faster.
  */
-export type Level = 'scalar' | 'avx2' | 'avx512';
+export type Level = 'scalar' | 'avx2' | 'avx512'; // the names of native/core/platform/levels.h (test/levels.test.ts checks)
 /** @deprecated The old name of Level. */
 export type Isa = Level;
-export const LEVELS: readonly Level[] = ['scalar', 'avx2', 'avx512'];
+
+/** Every level the addon knows, lowest first: the names come from native code, defined once there. */
+export function allLevels(): readonly Level[] {
+  return native().allLevels;
+}
 
 /** CPU features beyond the levels (compressed scans use them). */
 export interface CpuFeatures {
@@ -102,6 +106,8 @@ export interface NativeMappedFile {
 export interface NativeAddon {
   /** Levels this CPU runs, lowest first. */
   readonly levels: Level[];
+  /** Every level this build knows, lowest first (platform/levels.h). */
+  readonly allLevels: Level[];
   /** The default level: the highest, capped by RECSCORE_MAX_LEVEL. */
   readonly level: Level;
   readonly features: CpuFeatures;
@@ -196,8 +202,8 @@ function prebuildHint(dir: string): string {
 export function resolveLevel(name: string, value: unknown): Level {
   const n = native();
   if (value === undefined || value === 'auto') return n.level;
-  if (typeof value !== 'string' || !(LEVELS as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(`${name} must be 'auto' or a level (${LEVELS.join(', ')}), got ${describe(value)}`);
+  if (typeof value !== 'string' || !(n.allLevels as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`${name} must be 'auto' or a level (${n.allLevels.join(', ')}), got ${describe(value)}`);
   }
   if (!n.levels.includes(value as Level)) {
     throw new InvalidArgumentError(`${name} '${value}' is not available on this CPU (it runs ${n.levels.join(', ')})`);
@@ -228,7 +234,7 @@ export function native(): NativeAddon {
       cached = req(file) as NativeAddon;
       if (cached.badMaxLevel !== null && cached.badMaxLevel !== undefined) {
         process.emitWarning(
-          `RECSCORE_MAX_LEVEL=${cached.badMaxLevel} names no level (${LEVELS.join(', ')}); it is ignored`,
+          `RECSCORE_MAX_LEVEL=${cached.badMaxLevel} names no level (${cached.allLevels.join(', ')}); it is ignored`,
           { code: 'RECSCORE_MAX_LEVEL' },
         );
       }
