@@ -10,6 +10,10 @@
  * float32 matrix and bias, and a user alone (the compressed scan, when there is one) equals the
  * same user in a batch of 8 (the float32 scan) bit for bit.
  *
+ * The library writes format version 2 (matrix and compact copy in panels of 16 rows); a quarter
+ * of the cases rewrite the base file as version 1 (row-major, gen_catalogue_bytes.mjs toVersion1)
+ * so that both readers are fuzzed. Edits address the data as the file's version lays them out.
+ *
  * This module builds the base file and runs a case; the file's bytes are read and written in
  * gen_catalogue_bytes.mjs, the edits are in gen_catalogue_edits.mjs and the oracle in
  * gen_catalogue_oracle.mjs.
@@ -18,7 +22,7 @@ import { closeSync, ftruncateSync, openSync, readFileSync, statSync, utimesSync,
 import { join } from 'node:path';
 
 import { Wrong, errText, isTyped, rejected } from './common.mjs';
-import { parseFile, rawEdit, writeHeader } from './gen_catalogue_bytes.mjs';
+import { parseFile, rawEdit, toVersion1, writeHeader } from './gen_catalogue_bytes.mjs';
 import { DATA_EDITS, headerEdit } from './gen_catalogue_edits.mjs';
 import { checkOpened } from './gen_catalogue_oracle.mjs';
 
@@ -103,6 +107,16 @@ export async function run(ctx, rng, index) {
     return { ...rejected(e, 'builder'), outcome: isTyped(e) ? 'wrong' : 'untyped', kind: `build ${spec.desc}`, detail: `the builder refused a valid catalogue: ${errText(e)}` };
   }
   let buf = new Uint8Array(readFileSync(base));
+  const version = rng.bool(0.25) ? 1 : 2;
+  if (version === 1) {
+    try {
+      buf = toVersion1(buf);
+      writeFileSync(base, buf);
+    } catch (e) {
+      return { outcome: 'wrong', kind: `build ${spec.desc} v1`, detail: `the harness could not rewrite the saved file as version 1 (not a version-2 file?): ${errText(e)}` };
+    }
+  }
+  spec.desc += ` v${version}`;
   const parsed = parseFile(buf);
   const h = parsed.header;
   const physOffset = h.dataOffset;
@@ -121,7 +135,7 @@ export async function run(ctx, rng, index) {
     const keys = Object.keys(DATA_EDITS).filter((k) => (h.compressed ? true : !k.startsWith('compressed')));
     const m = rng.int(1, 2);
     for (let i = 0; i < m; i++) {
-      const r = DATA_EDITS[rng.pick(keys)](rng, buf, h);
+      const r = DATA_EDITS[rng.pick(keys)](rng, buf, h, version);
       if (!r) continue;
       whats.push(r.what);
       r.rows.forEach((x) => hot.add(x));
@@ -135,7 +149,7 @@ export async function run(ctx, rng, index) {
     const rows = [];
     for (let i = 0; i < m; i++) {
       try {
-        const r = headerEdit(rng, h, rows);
+        const r = headerEdit(rng, h, rows, version, spec.n);
         whats.push(r.what);
         layoutOk &&= r.layout;
       } catch (e) {
@@ -179,19 +193,26 @@ export async function run(ctx, rng, index) {
     if (keepMtime) utimesSync(path, st.atime, st.mtime);
   } else writeFileSync(path, buf);
   const verify = rng.weighted([[8, undefined], [1, true], [2, false]]);
+  // A version-1 file logs one info line when it is repacked (the first open in this process).
+  const logged = [];
+  const logger = version === 1 && rng.bool(0.5) ? { info: (obj, msg) => logged.push({ obj, msg }) } : undefined;
   const kind = `${spec.desc}; ${plan}: ${whats.join('; ') || 'unmodified'}${inPlace ? `; rewritten in place after a verified open${keepMtime ? ' (mtime kept)' : ''}` : ''}${verify === false ? '; verify:false' : ''}`;
   const queryPlan = { k: rng.weighted([[3, 1], [2, 2], [2, 3], [2, 10], [1, spec.n], [1, spec.n + 3]]), extraSeed: rng.u32() };
 
   ctx.kind = kind;
   let cat;
   try {
-    cat = await Catalogue.open(path, verify === undefined ? undefined : { verify });
+    const options = verify === undefined && !logger ? undefined : { ...(verify === undefined ? {} : { verify }), ...(logger ? { logger } : {}) };
+    cat = await Catalogue.open(path, options);
   } catch (e) {
     if (plan === 'none') return { outcome: 'wrong', kind, detail: `a file the builder wrote was refused: ${errText(e)}` };
     return { ...rejected(e, 'open'), kind };
   }
   try {
     const checked = await checkOpened(ctx, cat, buf, { verify: verify !== false, dataTouched, hot: [...hot], plan: queryPlan, rng });
+    if (logger && !inPlace && parseFile(buf).version === 1 && !logged.some((l) => l.obj?.version === 1)) {
+      return { outcome: 'wrong', kind, detail: `a version-1 file opened with a logger logged no info line about its repacking (got ${JSON.stringify(logged)})` };
+    }
     return { outcome: 'correct', kind, detail: checked };
   } catch (e) {
     if (e instanceof Wrong) return { outcome: 'wrong', kind, detail: e.message };

@@ -1,8 +1,14 @@
 /**
  * Family a (gen_catalogue.mjs): a catalogue file as bytes, read and written here independently
  * of the library: the prefix and the msgpack header, the data checksums a consistent buggy
- * writer recomputes, the header written back (moving the data when it grows), and raw edits of
- * the final bytes that leave every checksum stale.
+ * writer recomputes, the header written back (moving the data when it grows), raw edits of the
+ * final bytes that leave every checksum stale, and a version-1 writer (row-major sections) that
+ * turns a version-2 file into the same catalogue in version 1.
+ *
+ * Addresses (docs/catalogue-format.md, "Layout"; mirrors src/catalogue/layout.ts, which the
+ * harness does not import: it runs on a build): version 2 packs the matrix in panels of 16 rows
+ * (element p of row r at q·16·d + p·16 + r%16, q = floor(r/16); rows past N zero) and the compact
+ * copy in panels of groups (int8: 4 dims × 16 rows, bf16: 2 dims × 16 rows; padding zero).
  */
 import { crc32 } from 'node:zlib';
 
@@ -11,6 +17,31 @@ import { pack, unpack } from 'msgpackr';
 export const PREFIX = 24;
 const ALIGN = 64;
 const align = (x) => Math.ceil(x / ALIGN) * ALIGN;
+
+// ---------------------------------------------------------------- layout (versions 1 and 2)
+
+export const PANEL = 16;
+export const panelCount = (n) => Math.ceil(n / PANEL);
+/** Bytes of the matrix section (the `dataBytes` rule). */
+export const matrixBytes = (v, n, d) => (v === 1 ? n * d : panelCount(n) * PANEL * d) * 4;
+/** Float index of (row, column) in the matrix section. */
+export const matrixAt = (v, d, row, col) => (v === 1 ? row * d + col : Math.floor(row / PANEL) * PANEL * d + col * PANEL + (row % PANEL));
+/** The row a float index of the matrix section belongs to (version 2: may be a padding row >= N). */
+export const matrixRowOf = (v, d, i) => (v === 1 ? Math.floor(i / d) : Math.floor(i / (PANEL * d)) * PANEL + (i % PANEL));
+/** Dimensions per group of the compact copy, and its element size. */
+export const compactGroup = (prec) => (prec === 'int8' ? 4 : 2);
+export const compactElem = (prec) => (prec === 'int8' ? 1 : prec === 'bf16' ? 2 : 0);
+const compactPanelElements = (prec, d) => PANEL * compactGroup(prec) * Math.ceil(d / compactGroup(prec));
+/** Bytes of the compact copy (0 for an unknown precision). */
+export const compactBytes = (v, prec, n, d) => (v === 1 ? n * d : panelCount(n) * compactPanelElements(prec, d)) * compactElem(prec);
+/** Element index of (row, column) in the compact copy (version 2: column may be a padding one < ceil(d/g)·g). */
+export function compactAt(v, prec, d, row, col) {
+  if (v === 1) return row * d + col;
+  const g = compactGroup(prec);
+  return Math.floor(row / PANEL) * compactPanelElements(prec, d) + Math.floor(col / g) * PANEL * g + (row % PANEL) * g + (col % g);
+}
+/** The version in a file's prefix (1 or 2 as the generator wrote it). */
+export const fileVersion = (buf) => (buf.length >= 12 && new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(8, true) === 1 ? 1 : 2);
 
 // ---------------------------------------------------------------- the file, as bytes
 
@@ -33,12 +64,11 @@ export function parseFile(buf) {
 export const isInt = (x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 
 /** The compressed section's pieces [offset, bytes] as the reader takes them (null when not locatable). */
-function compressedPieces(h) {
+function compressedPieces(h, v) {
   const c = h.compressed;
   if (!c || typeof c !== 'object') return null;
   const n = h.count;
-  const elem = c.precision === 'int8' ? 1 : c.precision === 'bf16' ? 2 : 0;
-  const out = [[c.dataOffset, n * h.dim * elem]];
+  const out = [[c.dataOffset, compactBytes(v, c.precision, n, h.dim)]];
   if (c.scaleOffset !== null && c.scaleOffset !== undefined) out.push([c.scaleOffset, n * 4]);
   out.push([c.errOffset, n * 4]);
   if (c.errBiasOffset !== null && c.errBiasOffset !== undefined) out.push([c.errBiasOffset, n * 4]);
@@ -46,13 +76,13 @@ function compressedPieces(h) {
 }
 
 /** Recomputes the matrix and compressed checksums in `h` from `buf` (a consistent buggy writer). */
-function fixDataChecksums(buf, h) {
+function fixDataChecksums(buf, h, v) {
   if (!h || typeof h !== 'object') return;
   if (isInt(h.dataOffset) && isInt(h.dataBytes) && h.checksum && typeof h.checksum === 'object') {
     const end = Math.min(buf.length, h.dataOffset + h.dataBytes);
     if (h.dataOffset <= end) h.checksum.value = crc32(buf.subarray(h.dataOffset, end));
   }
-  const pieces = h.compressed && typeof h.compressed === 'object' ? compressedPieces(h) : null;
+  const pieces = h.compressed && typeof h.compressed === 'object' ? compressedPieces(h, v) : null;
   if (pieces && h.compressed.checksum && typeof h.compressed.checksum === 'object') {
     let crc = 0;
     for (const [o, len] of pieces) {
@@ -69,8 +99,9 @@ function fixDataChecksums(buf, h) {
  * `fixHeader` the header CRC.
  */
 export function writeHeader(buf, physOffset, h, { relayout = true, fixData = true, fixHeader = true, staleHeaderCrc = null } = {}) {
+  const v = fileVersion(buf);
   for (let guard = 0; guard < 8; guard++) {
-    if (fixData) fixDataChecksums(buf, h);
+    if (fixData) fixDataChecksums(buf, h, v);
     const hb = pack(h);
     if (PREFIX + hb.length <= physOffset || !relayout) {
       const out = new Uint8Array(Math.max(buf.length, PREFIX + hb.length));
@@ -135,7 +166,8 @@ export function rawEdit(rng, buf) {
       return { buf: out, what: `extended by ${extra} bytes` };
     }
     case 'version': {
-      const v = rng.pick([0, 2, 0xffffffff]);
+      // Mostly the other readable version: the same bytes read with the other layout.
+      const v = rng.pick([0, 3, 0xffffffff, 3 - fileVersion(buf), 3 - fileVersion(buf)]);
       dv().setUint32(8, v, true);
       return { buf, what: `version = ${v}` };
     }
@@ -153,4 +185,70 @@ export function rawEdit(rng, buf) {
       return { buf, what: 'magic changed' };
   }
   return { buf, what: '?' };
+}
+
+// ---------------------------------------------------------------- version 1
+
+/**
+ * The same catalogue as the version-2 file `buf`, written as version 1 (the spec's last
+ * paragraph): no `layout`, the matrix and the compact copy row-major, `dataBytes` N·d·4, every
+ * section at the next multiple of 64, both checksums and the header CRC recomputed.
+ */
+export function toVersion1(buf) {
+  const { header: h } = parseFile(buf);
+  const { count: n, dim: d } = h;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const m = new Float32Array(n * d);
+  for (let j = 0; j < n; j++) for (let p = 0; p < d; p++) m[j * d + p] = dv.getFloat32(h.dataOffset + matrixAt(2, d, j, p) * 4, true);
+  const matrix = new Uint8Array(m.buffer);
+  const c = h.compressed;
+  const parts = [];
+  if (c) {
+    const e = compactElem(c.precision);
+    const rows = new Uint8Array(n * d * e);
+    for (let j = 0; j < n; j++) {
+      for (let p = 0; p < d; p++) {
+        const o = c.dataOffset + compactAt(2, c.precision, d, j, p) * e;
+        rows.set(buf.subarray(o, o + e), (j * d + p) * e);
+      }
+    }
+    parts.push(rows);
+    for (const key of ['scaleOffset', 'errOffset', 'errBiasOffset']) if (isInt(c[key])) parts.push(buf.slice(c[key], c[key] + n * 4));
+  }
+  const h1 = { ...h, dataOffset: 0, dataBytes: n * d * 4, checksum: { algorithm: 'crc32', value: crc32(matrix) } };
+  delete h1.layout;
+  let hb;
+  let offs = [];
+  for (;;) {
+    if (c) {
+      let at = align(h1.dataOffset + matrix.length);
+      let crc = 0;
+      offs = parts.map((part) => {
+        const o = at;
+        crc = crc32(part, crc);
+        at = align(o + part.length);
+        return o;
+      });
+      const [dataOffset, ...rest] = offs;
+      const scaleOffset = isInt(c.scaleOffset) ? rest.shift() : null;
+      const errOffset = rest.shift();
+      const errBiasOffset = isInt(c.errBiasOffset) ? rest.shift() : null;
+      const end = offs[offs.length - 1] + parts[parts.length - 1].length;
+      h1.compressed = { ...c, dataOffset, scaleOffset, errOffset, errBiasOffset, end, checksum: { algorithm: 'crc32', value: crc } };
+    }
+    hb = pack(h1);
+    if (PREFIX + hb.length <= h1.dataOffset) break;
+    h1.dataOffset = align(PREFIX + hb.length);
+  }
+  const size = c ? h1.compressed.end : h1.dataOffset + matrix.length;
+  const out = new Uint8Array(size);
+  out.set(buf.subarray(0, 8));
+  const odv = new DataView(out.buffer);
+  odv.setUint32(8, 1, true);
+  odv.setUint32(12, hb.length, true);
+  odv.setUint32(16, crc32(hb), true);
+  out.set(hb, PREFIX);
+  out.set(matrix, h1.dataOffset);
+  parts.forEach((part, i) => out.set(part, offs[i]));
+  return out;
 }

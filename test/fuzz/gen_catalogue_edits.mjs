@@ -2,63 +2,100 @@
  * Family a (gen_catalogue.mjs): the edits of a decoded catalogue file that a writer which writes
  * wrong content consistently would make (both checksums are recomputed afterwards): data edits
  * of the matrix and the compressed section, which return the rows they touched, and header edits
- * (ids, bias, attributes, shape, offsets, maxRowNorm, checksum and format fields, the compressed
- * section's layout, keys added or dropped).
+ * (ids, bias, attributes, shape, offsets, maxRowNorm, checksum, format and layout fields, the
+ * compressed section's layout, keys added or dropped). Data edits address the matrix and the
+ * compact copy as the file's version lays them out (version 2: panels of 16 rows), and some break
+ * version 2's padding rule (padding must be +0).
  */
+import { PANEL, compactAt, compactElem, compactGroup, matrixAt, matrixBytes, matrixRowOf, panelCount } from './gen_catalogue_bytes.mjs';
 
 const F32 = (buf, off) => new DataView(buf.buffer, buf.byteOffset).getFloat32(off, true);
 const setF32 = (buf, off, x) => new DataView(buf.buffer, buf.byteOffset).setFloat32(off, x, true);
 
 const SPECIAL = [NaN, Infinity, -Infinity, 1e30, -3e38, 3.4028234663852886e38, 1e-45, -0, 1e20];
 
-/** Data edits, applied before the header edits; they return the rows they touched. */
+/**
+ * Data edits, applied before the header edits, on a file of format version `v` (1: row-major,
+ * 2: panels); they return the rows they touched (real rows only: a padding row is not one).
+ */
 export const DATA_EDITS = {
-  matrixValue(rng, buf, h) {
+  matrixValue(rng, buf, h, v) {
     const j = rng.int(0, h.count - 1);
     const p = rng.int(0, h.dim - 1);
     const x = rng.pick(SPECIAL);
-    setF32(buf, h.dataOffset + (j * h.dim + p) * 4, x);
+    setF32(buf, h.dataOffset + matrixAt(v, h.dim, j, p) * 4, x);
     return { rows: [j], what: `matrix[${j},${p}] = ${x}` };
   },
-  matrixRowScale(rng, buf, h) {
+  matrixRowScale(rng, buf, h, v) {
     const j = rng.int(0, h.count - 1);
     const f = rng.pick([2, 10, 1000, 1e6, 1e18, -1e3]);
     for (let p = 0; p < h.dim; p++) {
-      const o = h.dataOffset + (j * h.dim + p) * 4;
+      const o = h.dataOffset + matrixAt(v, h.dim, j, p) * 4;
       setF32(buf, o, F32(buf, o) * f);
     }
     return { rows: [j], what: `row ${j} scaled by ${f} (maxRowNorm kept)` };
   },
-  matrixRowCopy(rng, buf, h) {
+  matrixRowCopy(rng, buf, h, v) {
     const a = rng.int(0, h.count - 1);
     const b = rng.int(0, h.count - 1);
-    buf.copyWithin(h.dataOffset + b * h.dim * 4, h.dataOffset + a * h.dim * 4, h.dataOffset + (a + 1) * h.dim * 4);
+    for (let p = 0; p < h.dim; p++) {
+      const from = h.dataOffset + matrixAt(v, h.dim, a, p) * 4;
+      buf.copyWithin(h.dataOffset + matrixAt(v, h.dim, b, p) * 4, from, from + 4);
+    }
     return { rows: [a, b], what: `row ${a} copied onto row ${b}` };
   },
-  matrixBits(rng, buf, h) {
+  matrixBits(rng, buf, h, v) {
     const o = h.dataOffset + rng.int(0, h.dataBytes - 1);
     const bit = rng.int(0, 7);
     buf[o] ^= 1 << bit;
-    return { rows: [Math.floor((o - h.dataOffset) / 4 / h.dim)], what: `matrix byte ${o - h.dataOffset} bit ${bit} flipped` };
+    const row = matrixRowOf(v, h.dim, Math.floor((o - h.dataOffset) / 4));
+    return { rows: row < h.count ? [row] : [], what: `matrix byte ${o - h.dataOffset} (row ${row}${row < h.count ? '' : ', padding'}) bit ${bit} flipped` };
   },
-  compressedData(rng, buf, h) {
+  /** Version 2: a value of the last panel's padding rows (past N) made nonzero, or -0. */
+  matrixPadding(rng, buf, h, v) {
+    const padded = panelCount(h.count) * PANEL;
+    if (v !== 2 || padded === h.count) return null;
+    const r = rng.int(h.count, padded - 1);
+    const p = rng.int(0, h.dim - 1);
+    const x = rng.pick([-0, -0, 1, 1e-45, -1e-45, NaN, 3e38, 0.5]);
+    setF32(buf, h.dataOffset + matrixAt(v, h.dim, r, p) * 4, x);
+    return { rows: [], what: `matrix padding row ${r} column ${p} = ${Object.is(x, -0) ? '-0' : x}` };
+  },
+  compressedData(rng, buf, h, v) {
     const c = h.compressed;
     if (!c) return null;
     const j = rng.int(0, h.count - 1);
-    const elem = c.precision === 'int8' ? 1 : 2;
-    const row = buf.subarray(c.dataOffset + j * h.dim * elem, c.dataOffset + (j + 1) * h.dim * elem);
+    const e = compactElem(c.precision);
+    // Row j's elements, wherever the layout puts them.
+    const at = Array.from({ length: h.dim }, (_, p) => c.dataOffset + compactAt(v, c.precision, h.dim, j, p) * e);
     const how = rng.pick(['zero', 'negate', 'random', 'one', 'special']);
-    if (how === 'zero') row.fill(0);
-    else if (how === 'random') row.set(rng.bytes(row.length));
-    else if (how === 'one') row[rng.int(0, row.length - 1)] ^= 0x40;
-    else if (elem === 1) for (let i = 0; i < row.length; i++) row[i] = how === 'negate' ? (-((row[i] << 24) >> 24)) & 0xff : 0x80;
-    else {
-      for (let i = 0; i < row.length; i += 2) {
-        if (how === 'negate') row[i + 1] ^= 0x80;
-        else row.set(rng.pick([[0xc0, 0x7f], [0x80, 0x7f], [0x80, 0xff], [0x7f, 0x7f]]), i); // NaN, Inf, -Inf, 3.4e38 (bf16 LE)
-      }
+    if (how === 'one') buf[rng.pick(at) + rng.int(0, e - 1)] ^= 0x40;
+    for (const o of how === 'one' ? [] : at) {
+      if (how === 'zero') buf.fill(0, o, o + e);
+      else if (how === 'random') buf.set(rng.bytes(e), o);
+      else if (e === 1) buf[o] = how === 'negate' ? (-((buf[o] << 24) >> 24)) & 0xff : 0x80;
+      else if (how === 'negate') buf[o + 1] ^= 0x80;
+      else buf.set(rng.pick([[0xc0, 0x7f], [0x80, 0x7f], [0x80, 0xff], [0x7f, 0x7f]]), o); // NaN, Inf, -Inf, 3.4e38 (bf16 LE)
     }
     return { rows: [j], what: `compressed row ${j} ${how}` };
+  },
+  /** Version 2: the compact copy's padding (dimensions past d, rows past N) made nonzero. */
+  compressedPadding(rng, buf, h, v) {
+    const c = h.compressed;
+    if (!c || v !== 2) return null;
+    const g = compactGroup(c.precision);
+    const width = Math.ceil(h.dim / g) * g;
+    const padded = panelCount(h.count) * PANEL;
+    if (width === h.dim && padded === h.count) return null;
+    const pastD = width > h.dim && (padded === h.count || rng.bool());
+    const r = pastD ? rng.int(0, padded - 1) : rng.int(h.count, padded - 1);
+    const p = pastD ? rng.int(h.dim, width - 1) : rng.int(0, width - 1);
+    const e = compactElem(c.precision);
+    const o = c.dataOffset + compactAt(v, c.precision, h.dim, r, p) * e;
+    const x = e === 1 ? rng.pick([1, 0x80, 0xff, 0x7f]) : rng.pick([0x8000, 0x3f80, 0x7fc0, 0x0001, 0xff80]); // bf16: -0, 1, NaN, tiny, -Inf
+    if (e === 1) buf[o] = x;
+    else new DataView(buf.buffer, buf.byteOffset).setUint16(o, x, true);
+    return { rows: r < h.count ? [r] : [], what: `compact padding row ${r} column ${p} = 0x${x.toString(16)}` };
   },
   compressedScale(rng, buf, h) {
     const c = h.compressed;
@@ -98,9 +135,13 @@ const ID_EDITS = [
   'extraEntry',
 ];
 
-/** Header edits: change the header object in place; `layout` false keeps the data where it is. */
-export function headerEdit(rng, h, rows) {
-  const n = h.count;
+/**
+ * Header edits of a file of version `v` with `n0` rows: change the header object in place;
+ * `layout` false keeps the data where it is. Sizes follow `count` unless an earlier edit made it
+ * absurd (2^31 ids or bias entries would take the harness, not the library, minutes).
+ */
+export function headerEdit(rng, h, rows, v, n0) {
+  const n = Number.isSafeInteger(h.count) && h.count >= 1 && h.count <= 1 << 20 ? h.count : n0;
   const field = rng.weighted([
     [4, 'ids'],
     [3, 'bias'],
@@ -109,6 +150,7 @@ export function headerEdit(rng, h, rows) {
     [2, 'dim'],
     [2, 'dataOffset'],
     [1, 'dataBytes'],
+    [2, 'layout'],
     [3, 'maxRowNorm'],
     [1, 'checksum'],
     [1, 'format'],
@@ -192,29 +234,42 @@ export function headerEdit(rng, h, rows) {
     }
     case 'count':
     case 'dim': {
-      const v = rng.pick([0, -1, 1, 1.5, 2 ** 31, 2 ** 53, NaN, '8', h[field] + 1, h[field] - 1, h[field] * 2]);
-      what = `${field} = ${v}${rng.bool(0.5) ? ' (dataBytes kept)' : ' (dataBytes recomputed)'}`;
-      h[field] = v;
-      if (what.endsWith('recomputed)') && typeof h.count === 'number' && typeof h.dim === 'number') h.dataBytes = h.count * h.dim * 4;
+      // count ± 1 within the last panel keeps version 2's dataBytes: the new last row is padding (zero).
+      const x = rng.pick([0, -1, 1, 1.5, 2 ** 31, 2 ** 53, NaN, '8', h[field] + 1, h[field] - 1, h[field] * 2, h[field] + 1]);
+      what = `${field} = ${x}${rng.bool(0.5) ? ' (dataBytes kept)' : ' (dataBytes recomputed)'}`;
+      h[field] = x;
+      if (what.endsWith('recomputed)') && typeof h.count === 'number' && typeof h.dim === 'number') h.dataBytes = matrixBytes(v, h.count, h.dim);
       break;
     }
     case 'dataOffset': {
-      const v = rng.pick([0, 24, 64, h.dataOffset + 64, h.dataOffset - 64, h.dataOffset + 4, h.dataOffset + 1, 2 ** 40, -64]);
-      what = `dataOffset = ${v}`;
-      h.dataOffset = v;
+      const x = rng.pick([0, 24, 64, h.dataOffset + 64, h.dataOffset - 64, h.dataOffset + 4, h.dataOffset + 1, 2 ** 40, -64]);
+      what = `dataOffset = ${x}`;
+      h.dataOffset = x;
       layout = false;
       break;
     }
     case 'dataBytes': {
-      const v = rng.pick([h.dataBytes + 4, h.dataBytes - 4, 0, h.dataBytes * 2, -4]);
-      what = `dataBytes = ${v}`;
-      h.dataBytes = v;
+      // Including the other version's rule (N·d·4 for version 2, panels for version 1).
+      const other = matrixBytes(3 - v, h.count, h.dim);
+      const x = rng.pick([h.dataBytes + 4, h.dataBytes - 4, 0, h.dataBytes * 2, -4, other, other]);
+      what = `dataBytes = ${x}${x === other ? ` (the version-${3 - v} rule)` : ''}`;
+      h.dataBytes = x;
+      break;
+    }
+    case 'layout': {
+      const e = rng.pick(['missing', 'missing', 'null', 'panels8', 'rowmajor', 'PANELS16', 'number', 'padded', 'bin']);
+      what = `layout ${e}`;
+      if (e === 'missing') delete h.layout;
+      else {
+        const values = { null: null, panels8: 'panels8', rowmajor: 'row-major', PANELS16: 'PANELS16', number: 16, padded: 'panels16 ', bin: new Uint8Array([0x70]) };
+        h.layout = values[e];
+      }
       break;
     }
     case 'maxRowNorm': {
-      const v = rng.pick([0, 1e-30, h.maxRowNorm * 0.5, h.maxRowNorm * 0.999, NaN, -1, Infinity, 1e38, '1']);
-      what = `maxRowNorm = ${v} (real ${h.maxRowNorm})`;
-      h.maxRowNorm = v;
+      const x = rng.pick([0, 1e-30, h.maxRowNorm * 0.5, h.maxRowNorm * 0.999, NaN, -1, Infinity, 1e38, '1']);
+      what = `maxRowNorm = ${x} (real ${h.maxRowNorm})`;
+      h.maxRowNorm = x;
       break;
     }
     case 'checksum': {
@@ -261,17 +316,19 @@ export function headerEdit(rng, h, rows) {
       break;
     }
     case 'shape': {
-      // count and dim swapped: the same bytes, another shape (dataBytes stays right).
+      // count and dim swapped: the same bytes, another shape (version 1: dataBytes stays right).
       [h.count, h.dim] = [h.dim, h.count];
-      what = `count and dim swapped (${h.count}×${h.dim})`;
+      const fix = v === 2 && rng.bool();
+      if (fix) h.dataBytes = matrixBytes(v, h.count, h.dim);
+      what = `count and dim swapped (${h.count}×${h.dim})${fix ? ', dataBytes recomputed' : ''}`;
       break;
     }
     case 'extraKey':
-      h[rng.pick(['version', 'x', 'hasOwnProperty', 'constructor'])] = rng.pick([2, 'x', { a: 1 }, null]);
+      h[rng.pick(['version', 'x', 'hasOwnProperty', 'constructor', 'layout'])] = rng.pick([2, 'x', { a: 1 }, null, 'panels16']);
       what = 'extra header key';
       break;
     case 'dropKey': {
-      const k = rng.pick(['format', 'dtype', 'count', 'dim', 'dataOffset', 'dataBytes', 'checksum', 'maxRowNorm', 'ids', 'bias', 'attributes', 'createdBy', 'compressed']);
+      const k = rng.pick(['format', 'dtype', 'count', 'dim', 'dataOffset', 'dataBytes', 'layout', 'checksum', 'maxRowNorm', 'ids', 'bias', 'attributes', 'createdBy', 'compressed']);
       delete h[k];
       what = `header key ${k} removed`;
       break;

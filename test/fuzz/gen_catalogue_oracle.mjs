@@ -4,19 +4,34 @@
  * and, with verification, that the matrix is finite and within maxRowNorm, then compares topK,
  * a user alone, exclusions, filters and topKAsync with a float64 brute force, and round-trips
  * the ids of the rows returned.
+ *
+ * The file is read as the version in its prefix says: version 1 row-major, version 2 in panels of
+ * 16 rows (docs/catalogue-format.md, "Layout"). An accepted version-2 file must say
+ * `layout: "panels16"` and, with verification, have +0 padding in the matrix's last panel and in
+ * the compact copy (dimensions past d, rows past N).
  */
 import { checkTopK, errText, sameResult, wrong } from './common.mjs';
-import { PREFIX, isInt, parseFile } from './gen_catalogue_bytes.mjs';
+import { PANEL, PREFIX, compactAt, compactBytes, compactElem, compactGroup, isInt, matrixAt, matrixBytes, panelCount, parseFile } from './gen_catalogue_bytes.mjs';
 
 /** What the accepted file says, read here (independently of the library). */
 function readContent(buf) {
-  const { header: h } = parseFile(buf);
+  const { header: h, version: v, hlen } = parseFile(buf);
   if (!h || typeof h !== 'object') wrong('accepted a file whose header does not parse');
+  if (v !== 1 && v !== 2) wrong(`accepted format version ${v}`);
   const { count: n, dim: d, dataOffset } = h;
   if (!isInt(n) || !isInt(d) || n < 1 || d < 1) wrong(`accepted count ${n} / dim ${d}`);
-  if (!isInt(dataOffset) || dataOffset + n * d * 4 > buf.length || dataOffset < PREFIX) wrong(`accepted a matrix [${dataOffset}, +${n * d * 4}) outside a ${buf.length}-byte file`);
+  if (v === 2 && h.layout !== 'panels16') wrong(`accepted a version-2 file with layout ${JSON.stringify(h.layout)} (must be "panels16")`);
+  const mb = matrixBytes(v, n, d);
+  if (h.dataBytes !== mb) wrong(`accepted dataBytes ${h.dataBytes} for a version-${v} ${n}×${d} matrix (must be ${mb})`);
+  if (!isInt(dataOffset) || dataOffset + mb > buf.length || dataOffset < PREFIX + hlen || dataOffset % 64 !== 0) {
+    wrong(`accepted a matrix [${dataOffset}, +${mb}) in a ${buf.length}-byte file whose header ends at ${PREFIX + hlen}`);
+  }
+  const c = h.compressed && typeof h.compressed === 'object' ? h.compressed : null;
+  const end = c ? c.end : dataOffset + mb;
+  if (end !== buf.length) wrong(`accepted a ${buf.length}-byte file that should end at ${end}`);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const items = new Float32Array(n * d);
-  new Uint8Array(items.buffer).set(buf.subarray(dataOffset, dataOffset + n * d * 4));
+  for (let j = 0; j < n; j++) for (let p = 0; p < d; p++) items[j * d + p] = dv.getFloat32(dataOffset + matrixAt(v, d, j, p) * 4, true);
   const bin = (x) => (x instanceof Uint8Array ? x : null);
   let bias = null;
   if (h.bias !== null && h.bias !== undefined) {
@@ -46,11 +61,35 @@ function readContent(buf) {
       ids = h.ids.values;
     } else wrong(`accepted ids of kind ${String(h.ids.kind)}`);
   }
-  return { h, n, d, items, bias, attributes, ids };
+  return { h, v, n, d, items, bias, attributes, ids, padding: v === 2 ? paddingFault(buf, h, n, d) : null };
+}
+
+/** Version 2: where the padding (matrix rows past N; compact dims past d, rows past N) is not +0, or null. */
+function paddingFault(buf, h, n, d) {
+  const padded = panelCount(n) * PANEL;
+  for (let r = n; r < padded; r++) {
+    for (let p = 0; p < d; p++) {
+      const o = h.dataOffset + matrixAt(2, d, r, p) * 4;
+      if (buf[o] | buf[o + 1] | buf[o + 2] | buf[o + 3]) return `matrix padding row ${r} column ${p}`;
+    }
+  }
+  const c = h.compressed;
+  if (!c || typeof c !== 'object' || !isInt(c.dataOffset) || !compactElem(c.precision)) return null;
+  const g = compactGroup(c.precision);
+  const e = compactElem(c.precision);
+  const width = Math.ceil(d / g) * g;
+  if (c.dataOffset + compactBytes(2, c.precision, n, d) > buf.length) wrong(`accepted a compact copy past the end of the file`);
+  for (let r = 0; r < padded; r++) {
+    for (let p = r < n ? d : 0; p < width; p++) {
+      const o = c.dataOffset + compactAt(2, c.precision, d, r, p) * e;
+      if (buf[o] | (e === 2 ? buf[o + 1] : 0)) return `compact copy padding row ${r} column ${p}`;
+    }
+  }
+  return null;
 }
 
 export async function checkOpened(ctx, cat, buf, { verify, dataTouched, hot, plan, rng }) {
-  const { h, n, d, items, bias, attributes, ids } = readContent(buf);
+  const { h, v, n, d, items, bias, attributes, ids, padding } = readContent(buf);
   if (cat.size !== n || cat.dim !== d) wrong(`opened as ${cat.size}×${cat.dim}, the header says ${n}×${d}`);
   // The header schema: checked on every open.
   if (ids) {
@@ -76,6 +115,7 @@ export async function checkOpened(ctx, cat, buf, { verify, dataTouched, hot, pla
     realMax = Math.max(realMax, Math.sqrt(s));
   }
   if (verify) {
+    if (padding) wrong(`accepted (verified) a version-2 file whose ${padding} is not +0`);
     if (nonFinite >= 0) wrong(`accepted (verified) a matrix with ${items[nonFinite]} at row ${Math.floor(nonFinite / d)}`);
     if (typeof h.maxRowNorm === 'number' && realMax > h.maxRowNorm * (1 + 1e-5) + 1e-30) {
       wrong(`accepted (verified) maxRowNorm ${h.maxRowNorm} below the real largest row norm ${realMax}`);
@@ -129,7 +169,7 @@ export async function checkOpened(ctx, cat, buf, { verify, dataTouched, hot, pla
     }
     if (back !== r) wrong(`row(id(${r})) = ${back}`);
   }
-  return `${n}×${d} ${cat.precision}, ${b} users, k ${k}${exact ? '' : ' (answers not checked: verify:false and data edited)'}`;
+  return `v${v} ${n}×${d} ${cat.precision}, ${b} users, k ${k}${exact ? '' : ' (answers not checked: verify:false and data edited)'}`;
 }
 
 /** Users: the hot rows (their own vectors are their best items), their negatives, random ones, a zero. */
