@@ -313,7 +313,10 @@ void rnn_step(const EncoderModel& m, Isa isa, float* state, const int32_t* ids, 
       off += lstm ? 2 * Hl : Hl;
     }
   };
-  if (nt > 1 && b < 4 * nt) {
+  // One step of a few users is ~10-20 us of work, less than waking a sleeping helper: the team
+  // joins only when its idle members spin (ThreadTeam::spin_us, opt-in), else the caller works
+  // alone (the same bits either way: each unit's chains are the same whoever computes them).
+  if (nt > 1 && b < 4 * nt && ThreadTeam::spin_us() > 0) {
     team->run_fixed(body, nt, kJoinWaitUs);
   } else {
     body(0, 1);
