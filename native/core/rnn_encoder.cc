@@ -219,6 +219,17 @@ class ChunkEncoder {
 // after idle time can take milliseconds on a virtual machine; the region is a few hundred µs).
 constexpr double kJoinWaitUs = 20;
 
+// Below this much work (multiply-adds, ~0.5 ms on one core) a call whose helpers sleep runs on
+// the caller alone: waking a helper and a barrier per step would cost more than it saves.
+constexpr double kTeamFmas = 8e6;
+
+// Multiply-adds of `events` steps of every layer (the recurrent and input parts).
+double fmas_of(const EncoderModel& m, size_t events) {
+  double per = 0;
+  for (const RnnLayer& L : m.layers) per += static_cast<double>(L.dirs.size() * L.gates() * L.hidden * (L.hidden + L.input));
+  return per * static_cast<double>(events);
+}
+
 }  // namespace
 
 void rnn_encode(const EncoderModel& m, Isa isa, const int32_t* ids, const int32_t* offsets, size_t b,
@@ -237,7 +248,7 @@ void rnn_encode(const EncoderModel& m, Isa isa, const int32_t* ids, const int32_
     std::vector<size_t> rows(b);
     for (size_t u = 0; u < b; ++u) rows[u] = u;
     ChunkEncoder chunk(m, k, ids, offsets, std::move(rows), out);
-    if (nt > 1) {
+    if (nt > 1 && (ThreadTeam::spin_us() > 0 || fmas_of(m, static_cast<size_t>(offsets[b])) >= kTeamFmas)) {
       team->run_fixed([&](size_t t, size_t n) { chunk.run(Par{t, n, team}); }, nt, kJoinWaitUs);
     } else {
       chunk.run(Par{});
