@@ -1,16 +1,32 @@
-// Compressed-catalogue benchmark (issue: compressed catalogues): the same exact top-k from
-// int8 and bf16 scan copies against the float32 scan, N = 1M, d = 64, k = 20, 2 threads,
-// same process and data. B = 1 (memory-bound scan) and B = 256 (batches read float32).
+// Compressed-catalogue benchmark (issue: compressed scans on VNNI and BF16): the same exact top-k
+// from int8 and bf16 scan copies beside the float32 scan and onnxruntime (Gemm + TopK, items as
+// an initializer), N = 1M, d = 64 with bias, k = 20, 2 threads, same process and data, timed
+// interleaved (one call of each engine per round). Every level at or above avx2 this CPU runs.
+// Reported per case: ratio to float32 and to ORT, the mean candidate-set size (rows rescored in
+// float32 per user), and at B = 1 the bytes a call reads (compact copy + scales, bounds and bias
+// + the rescored float32 rows) over the call's time, as a fraction of the read-bandwidth ceiling.
 import { join } from 'node:path';
 
-import { ROOT, fmt, median, textTable, uniform } from './lib.mjs';
+import { scoringModel } from './onnx-graphs.mjs';
+import { ROOT, fmt, median, require, textTable, uniform } from './lib.mjs';
 
-export async function runCompressed({ threads = 2, quick = false } = {}) {
-  const { Catalogue } = await import(join(ROOT, 'dist', 'index.js'));
+const D = 64;
+const K = 20;
+
+/** Bytes one B = 1 call reads: the scan copy and its per-row arrays, then the rescored rows. */
+function bytesPerCall(precision, N, candidates) {
+  const perRow = { f32: D * 4, int8: Math.ceil(D / 4) * 4 + 4, bf16: Math.ceil(D / 2) * 4 }[precision];
+  const bounds = precision === 'f32' ? 0 : 8; // err + errBias
+  return N * (perRow + bounds + 4) + (precision === 'f32' ? 0 : candidates * D * 4); // + bias
+}
+
+export async function runCompressed({ threads = 2, quick = false, readGBs = null } = {}) {
+  const { Catalogue, nativeInfo } = await import(join(ROOT, 'dist', 'index.js'));
+  const ort = require('onnxruntime-node');
   const N = quick ? 100_000 : 1_000_000;
-  const D = 64;
   const items = uniform(N * D, 31);
   const bias = uniform(N, 32);
+  const levels = nativeInfo().levels.filter((l) => l !== 'scalar').reverse(); // best first
   const cats = {
     f32: Catalogue.fromVectors(items, { dim: D, bias }),
     int8: Catalogue.fromVectors(items, { dim: D, bias, precision: 'int8' }),
@@ -19,35 +35,59 @@ export async function runCompressed({ threads = 2, quick = false } = {}) {
   const rows = [];
   for (const B of [1, 256]) {
     const users = uniform(B * D, 40 + B);
-    const reps = B === 1 ? (quick ? 30 : 60) : 3;
-    const times = {};
-    let same = true;
-    const ref = cats.f32.topK(users, { k: 20, threads });
-    let candidates = null;
-    for (const [name, cat] of Object.entries(cats)) {
-      const r = cat.topK(users, { k: 20, threads });
-      same &&= r.rows.every((v, i) => v === ref.rows[i]) && r.scores.every((v, i) => v === ref.scores[i]);
-      if (r.candidates) candidates = Math.max(candidates ?? 0, ...r.candidates);
-      await new Promise((res) => setTimeout(res, 20));
-      const t = [];
-      for (let i = 0; i < reps; i++) {
-        const t0 = performance.now();
-        cat.topK(users, { k: 20, threads });
-        t.push(performance.now() - t0);
-      }
-      times[name] = median(t);
-    }
-    rows.push({
-      case: `N=${N / 1e6}M d=${D} B=${B}`,
-      'f32 ms': fmt(times.f32, 3),
-      'int8 ms': fmt(times.int8, 3),
-      'bf16 ms': fmt(times.bf16, 3),
-      'int8 vs f32': `${fmt(times.f32 / times.int8)}x`,
-      'bf16 vs f32': `${fmt(times.f32 / times.bf16)}x`,
-      'identical to f32': same ? 'yes' : 'NO',
-      raw: { N, B, ...times, same, candidates },
+    const session = await ort.InferenceSession.create(scoringModel({ B, N, d: D, k: K, items, bias }), {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
+    const feeds = { users: new ort.Tensor('float32', users, [B, D]) };
+    const engines = { ort: () => session.run(feeds) };
+    const ref = cats.f32.topK(users, { k: K, threads });
+    const candidates = {};
+    let identical = true;
+    for (const level of levels) {
+      for (const [p, cat] of Object.entries(cats)) {
+        const name = `${p}@${level}`;
+        const r = cat.topK(users, { k: K, threads, isa: level });
+        identical &&= r.rows.every((v, i) => v === ref.rows[i]) && r.scores.every((v, i) => v === ref.scores[i]);
+        if (r.candidates) candidates[name] = r.candidates.reduce((a, b) => a + b, 0) / r.candidates.length; // absent: the call read float32
+        engines[name] = () => cat.topK(users, { k: K, threads, isa: level });
+      }
+    }
+    const rounds = B === 1 ? (quick ? 20 : 40) : quick ? 2 : 3;
+    const samples = Object.fromEntries(Object.keys(engines).map((e) => [e, []]));
+    for (const f of Object.values(engines)) await f(); // warm-up
+    for (let r = 0; r < rounds; r++) {
+      for (const [name, f] of Object.entries(engines)) {
+        const t0 = performance.now();
+        await f();
+        samples[name].push(performance.now() - t0);
+      }
+    }
+    const ms = Object.fromEntries(Object.entries(samples).map(([e, s]) => [e, median(s)]));
+    for (const level of levels) {
+      for (const p of ['int8', 'bf16', 'f32']) {
+        const name = `${p}@${level}`;
+        const cand = candidates[name] ?? 0;
+        const gbs = B === 1 ? bytesPerCall(p, N, cand) / (ms[name] * 1e6) : null;
+        rows.push({
+          case: `N=${N / 1e6}M d=${D} B=${B}`,
+          engine: name,
+          ms: fmt(ms[name], 3),
+          'vs f32': `${fmt(ms[`f32@${levels[0]}`] / ms[name])}x`,
+          'vs ORT': `${fmt(ms.ort / ms[name])}x`,
+          'mean candidates': name in candidates ? fmt(cand, 0) : p === 'f32' ? '' : 'f32 scan',
+          'GB/s read': gbs == null ? '' : fmt(gbs, 1),
+          'of read ceiling': gbs == null || !readGBs ? '' : `${Math.round((100 * gbs) / readGBs)}%`,
+          'same as f32': identical ? 'yes' : 'NO',
+          raw: { N, B, level, precision: p, ms: ms[name], ortMs: ms.ort, samples: samples[name], candidates: cand, gbs, identical },
+        });
+      }
+    }
+    await session.release();
   }
+  for (const c of Object.values(cats)) await c.close();
   return rows;
 }
 

@@ -132,3 +132,29 @@ export function checkAttributes(attrs: unknown, size: number): Uint32Array {
   for (let i = 0; i < size; i++) out[i] = uint32(`options.attributes[${i}]`, a[i]);
   return out;
 }
+
+/** Below this many items a compact copy is kept whatever the probe says (too few to judge). */
+const PROBE_MIN_ITEMS = 4096;
+
+/**
+ * Whether a compact copy pays: 8 of the catalogue's own rows (evenly spaced) as users, one at a time,
+ * k = 20, through the compressed scan; it pays unless the mean candidate set (rows rescored in
+ * float32) exceeds a quarter of the catalogue.
+ */
+export function probeCompressed(
+  n: number,
+  d: number,
+  rows: Float32Array,
+  scan: (users: Float32Array, k: number) => Int32Array | undefined,
+): { pays: boolean; mean: number } {
+  if (n < PROBE_MIN_ITEMS) return { pays: true, mean: 0 };
+  const b = 8;
+  let total = 0;
+  for (let u = 0; u < b; u++) {
+    const r = Math.floor((u * n) / b);
+    // One user per call: the scan a single user's request takes.
+    total += scan(rows.slice(r * d, (r + 1) * d), Math.min(20, n))?.[0] ?? 0;
+  }
+  const mean = total / b;
+  return { pays: mean <= n / 4, mean };
+}

@@ -2,7 +2,7 @@
  * Catalogue: N items with ids, a float32 N×d matrix, optional per-item bias and attribute bits,
  * scored against user vectors by the native fused top-k kernel.
  */
-import { buildParts, indexIds, isRowNumber } from './build.js';
+import { buildParts, indexIds, isRowNumber, probeCompressed } from './build.js';
 import { FORMAT_VERSION, compressedViews, writeCatalogueFile } from './file.js';
 import type { CatalogueHeader } from './header.js';
 import { type FileVersion, matrixBytes, panelRow } from './layout.js';
@@ -131,8 +131,20 @@ export class Catalogue {
 
   /** The builder: the same rules a file must pass (build.ts), as argument errors. */
   static #build(data: Float32Array, dim: number, opts: NpyOptions, name: string): Catalogue {
+    const logger = loggerOption('options.logger', opts.logger);
     const b = buildParts(data, dim, opts, name);
-    return new Catalogue({ ...b, panels: packPanels(data, b.size, dim), dim, mapping: null, verified: true });
+    const c = new Catalogue({ ...b, panels: packPanels(data, b.size, dim), dim, mapping: null, verified: true });
+    const keep = opts.keepCompressed ?? false;
+    if (typeof keep !== 'boolean') throw new InvalidArgumentError(`options.keepCompressed must be a boolean, got ${describe(keep)}`);
+    const probe = b.compressed && !keep ? probeCompressed(b.size, dim, data, (users, k) => c.topK(users, { k, threads: 1 }).candidates) : null;
+    if (probe && !probe.pays) {
+      logger?.warn?.(
+        { precision: b.compressed?.precision, items: b.size, meanCandidates: probe.mean },
+        `the ${b.compressed?.precision} copy would not pay: its error bound leaves ${Math.round(probe.mean)} of ${b.size} rows to rescore per user on a probe; the catalogue is built without it (exact float32 scans)`,
+      );
+      c.#compressed = null;
+    }
+    return c;
   }
 
   /** Number of items N. */

@@ -20,6 +20,13 @@ export interface CatalogueOptions {
    * the float32 rows; results stay exactly the float32 top-k (default 'f32': none).
    */
   precision?: Precision;
+  /**
+   * Receives a `warn` line when the compact copy would not pay (its error bound leaves most rows
+   * as candidates on a probe of the catalogue's own rows): the catalogue is then built without it.
+   */
+  logger?: Logger;
+  /** Keep the compact copy even where the probe finds it would not pay (tests, experiments). */
+  keepCompressed?: boolean;
 }
 
 export type Precision = 'f32' | 'int8' | 'bf16';
@@ -90,6 +97,10 @@ export interface OpenOptions {
 
 export interface NpyOptions {
   precision?: Precision;
+  /** As CatalogueOptions.logger. */
+  logger?: Logger;
+  /** As CatalogueOptions.keepCompressed. */
+  keepCompressed?: boolean;
   ids?: ReadonlyArray<ItemId>;
   bias?: Float32Array | ReadonlyArray<number>;
   attributes?: Uint32Array | ReadonlyArray<number>;
