@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { failure } from '../src/batch/failure.js';
+import { failure } from '../src/cli/failure.js';
 import { lines } from '../src/batch/jsonl.js';
 import { score } from '../src/batch/score_job.js';
 import { UserError } from '../src/cli/user_error.js';

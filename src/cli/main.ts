@@ -20,7 +20,7 @@ import { VERSION } from '../version.js';
 import { buildCatalogue, inspectCatalogue, upgradeCatalogue } from './catalogue_cmd.js';
 import { demo } from './demo.js';
 import { type EvalSession, evaluate } from '../eval/evaluate.js';
-import { failure } from '../batch/failure.js';
+import { failure } from './failure.js';
 import { lines } from '../batch/jsonl.js';
 import { regularInput, streamInput } from './paths.js';
 import { modelIndices, parseSession } from '../batch/records.js';

@@ -13,7 +13,7 @@ import {
   PeerMissingError,
   UnsupportedModelError,
 } from '../errors.js';
-import { UserError } from '../cli/user_error.js';
+import { UserError } from './user_error.js';
 
 /** Errors about the input, the files or the installation, never bugs. */
 export const USER_ERRORS = [
