@@ -72,7 +72,8 @@ function isaOption(): Option {
 async function loadPair(model: string, catalogue: string, threads?: number, isa?: Level): Promise<{ encoder: Encoder; catalogue: Catalogue }> {
   regularInput('--model', model);
   regularInput('--catalogue', catalogue);
-  const cat = await Catalogue.open(catalogue);
+  // A version-1 file's one-line repack notice goes to stderr (stdout may be the data).
+  const cat = await Catalogue.open(catalogue, { logger: { info: (_o, msg) => void process.stderr.write(`recscore: ${msg}\n`) } });
   let encoder: Encoder;
   try {
     encoder = await Encoder.load(model, { threads, isa });

@@ -93,7 +93,7 @@ export class ScoringEngine {
     let catalogue: Catalogue;
     let ownsCatalogue = false;
     if (typeof opts.catalogue === 'string') {
-      catalogue = await Catalogue.open(opts.catalogue);
+      catalogue = await Catalogue.open(opts.catalogue, { logger: opts.logger });
       ownsCatalogue = true;
     } else if (opts.catalogue instanceof Catalogue) {
       catalogue = opts.catalogue;
