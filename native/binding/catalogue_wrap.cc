@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "../core/compressed_approx.h"
 #include "../core/gemm/compact.h"
 #include "../core/gemm/contract.h"
 #include "args.h"
@@ -31,6 +32,15 @@ const T* pin_field(CatalogueState& st, const Napi::Object& obj, const char* name
 }
 
 }  // namespace
+
+recscore::CompressedView CatalogueState::compressed_for(recscore::Level level) const {
+  recscore::CompressedView v = compressed;
+  if (!has_compressed || !recscore::compact_terms_used(level, v.precision, d)) return v;
+  std::call_once(terms_once_, [this] { terms_ = recscore::compact_row_terms(compressed, n, d); });
+  v.cnorm = terms_.cnorm.empty() ? nullptr : terms_.cnorm.data();
+  v.rowsum = terms_.rowsum.empty() ? nullptr : terms_.rowsum.data();
+  return v;
+}
 
 Napi::Function CatalogueWrap::Define(Napi::Env env) {
   return DefineClass(env, "Catalogue",

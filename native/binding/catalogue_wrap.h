@@ -5,9 +5,11 @@
 #include <napi.h>
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "../core/compressed.h"
+#include "../core/platform/levels.h"
 
 namespace recscore_binding {
 
@@ -21,12 +23,20 @@ struct CatalogueState {
   const uint32_t* attributes = nullptr;  // n, or null
   bool has_compressed = false;
   recscore::CompressedView compressed;   // packed compact copy (gemm/compact.h) and n-float terms
+  // [sync, any thread] The compact copy as a scan at `level` reads it: with the row terms of the
+  // quantised-user kernels (compressed_approx.h) where that level has them, computed once, on
+  // the first such call (from the pinned arrays, on whichever thread runs it), then shared.
+  recscore::CompressedView compressed_for(recscore::Level level) const;
   struct Pin {
     Napi::ObjectReference ref;  // the typed array
     const void* data = nullptr;  // as it was checked
     size_t length = 0;
   };
   std::vector<Pin> pins;
+
+ private:
+  mutable std::once_flag terms_once_;
+  mutable recscore::CompactRowTerms terms_;
 };
 
 class CatalogueWrap : public Napi::ObjectWrap<CatalogueWrap> {

@@ -54,7 +54,9 @@ struct TopKBaton {
       scores.resize(req.b * req.k);
       if (use_compressed) {
         candidates.resize(req.b);
-        recscore::score_topk_compressed(req, catalogue->compressed, rows.data(), scores.data(), candidates.data());
+        // The row terms of the quantised-user kernels are computed on the first call that uses them.
+        const recscore::CompressedView view = catalogue->compressed_for(req.isa);
+        recscore::score_topk_compressed(req, view, rows.data(), scores.data(), candidates.data());
       } else {
         recscore::score_topk(req, rows.data(), scores.data());
       }
@@ -155,6 +157,13 @@ std::unique_ptr<TopKBaton> parse(const Napi::CallbackInfo& info, std::shared_ptr
     if (!uc.IsBoolean()) throw_type_error(env, "useCompressed must be a boolean");
     bt->use_compressed = uc.As<Napi::Boolean>().Value();
     if (bt->use_compressed && !c.has_compressed) throw_type_error(env, "useCompressed: the catalogue has no compressed copy");
+  }
+  // Batches of >= 16 users on the VNNI path scan together through the int8 GEMM (compressed
+  // scans only; the same results either way).
+  if (given(o, "compressedGemm")) {
+    Napi::Value cg = o.Get("compressedGemm");
+    if (!cg.IsBoolean()) throw_type_error(env, "compressedGemm must be a boolean");
+    r.compressed_gemm = cg.As<Napi::Boolean>().Value();
   }
 
   r.threads = static_cast<int>(std::min<size_t>(size_field(o, "threads", 1, true), 256));

@@ -25,6 +25,9 @@
 // and f_j = 2 g |b_j|, and inflated by 2^-18 relative (plus a tiny absolute term) to absorb the
 // float32 arithmetic that evaluates E_j and a_j ± E_j themselves.
 //
+// That is the float kernels' bound (every level); the quantised-user kernels of the AVX-512 level
+// add terms for the user's own rounding (compressed_approx.h).
+//
 // Layouts. The float32 rows are read as packed panels (gemm/contract.h) or, where a caller still
 // has them, row-major; the compact copy is always packed in panels (gemm/compact.h: int8 in
 // groups of 4 dimensions, bf16 in pairs), and scale, err and err_bias are arrays of n floats.
@@ -47,6 +50,16 @@ struct CompressedView {
   const float* scale = nullptr;  // int8: per-row scale (x̂ = scale * q); null for bf16
   const float* err = nullptr;    // e_j (see above)
   const float* err_bias = nullptr;  // f_j, or null when there is no bias
+  // Row terms of the quantised-user kernels (compressed_approx.h: compact_row_terms), or null:
+  // without them every level scans with the float kernels (the same exact top-k).
+  const float* cnorm = nullptr;     // cnorm_j >= |x̂_j|
+  const int32_t* rowsum = nullptr;  // int8: sum_i q_ji
+};
+
+// Derived from a compact copy, never stored in a file (compressed_approx.h).
+struct CompactRowTerms {
+  std::vector<float> cnorm;
+  std::vector<int32_t> rowsum;  // int8 only
 };
 
 struct Compressed {
@@ -54,10 +67,13 @@ struct Compressed {
   std::vector<int8_t> q;       // int8, packed in panels (gemm/compact.h)
   std::vector<uint16_t> h;     // bf16, packed in panels
   std::vector<float> scale, err, err_bias;
+  CompactRowTerms terms;
+  // The view of all of the above (row terms included).
+  CompressedView view() const;
 };
 
-// [sync] Builds the compact copy (packed in panels) and per-row bound terms of the row-major
-// n x d matrix x (and bias, or null).
+// [sync] Builds the compact copy (packed in panels), per-row bound terms and row terms of the
+// row-major n x d matrix x (and bias, or null).
 Compressed compress(const float* x, size_t n, size_t d, const float* bias, Precision p);
 
 // What check_compressed found wrong with a row (kOk: nothing).
@@ -88,10 +104,15 @@ struct CompressedFault {
 CompressedFault check_compressed(const float* panels, size_t n, size_t d, const float* bias,
                                  const CompressedView& c);
 
+// Batches of at least this many users may scan together (ScoreRequest::compressed_gemm).
+constexpr size_t kGemmMinUsers = 16;
+
 // [sync; caller + team helpers] The float32 top-k of req (same contract as score_topk) computed
 // from the compact copy plus float32 rescoring of candidates, read from req.panels when given,
 // else from req.items (the same chain, the same bits). candidates (b entries, optional) receives
-// each user's candidate-set size.
+// each user's candidate-set size. Implemented in compressed_scan.cc: one pass over the rows per
+// user, or, with req.compressed_gemm, b >= kGemmMinUsers and the VNNI path, every user per tile
+// through the int8 GEMM (the same candidates and results).
 void score_topk_compressed(const ScoreRequest& req, const CompressedView& c, int32_t* out_rows,
                            float* out_scores, int32_t* candidates);
 

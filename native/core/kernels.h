@@ -29,6 +29,22 @@ struct Kernels {
   // bfloat16 rows (the upper 16 bits of a float32). Every level computes these same chains.
   void (*dot_rows_i8)(const float* u, const int8_t* q, size_t d, size_t n, const float* scale, float* out);
   void (*dot_rows_bf16)(const float* u, const uint16_t* h, size_t d, size_t n, float* out);
+  // [sync, any thread] The quantised-user kernels of compressed scans (compressed_approx.h), null
+  // where the level or the CPU lacks them (the AVX-512 table has them with VNNI / AVX512_BF16).
+  // Same panels and rows as above. Their values differ from dot_rows_*'s; the bound covers each.
+  //   int8: ub4 holds ceil(d / 4) words of 4 biased user bytes (dimension 4g + t in byte t,
+  //   ub = uq + 128, bytes past d zero); I_j = sum_i ub_i q_ji - 128 rowsum[j], exact in int32
+  //   (vpdpbusd; d <= kVnniMaxDim); out[j] = float(I_j) * (su * scale[j]).
+  void (*dot_rows_u8i8)(const uint32_t* ub4, float su, const int8_t* q, const int32_t* rowsum, size_t d, size_t n,
+                        const float* scale, float* out);
+  //   bf16: pairs holds ceil(d / 2) words, the user's bfloat16 of dimensions 2g (low half) and
+  //   2g + 1 (high half; zero past d); out[j] = one vdpbf16ps chain over the groups in order
+  //   (the row's half past d, odd d, is masked to zero: padding is never used).
+  void (*dot_rows_bf16_pairs)(const uint32_t* pairs, const uint16_t* h, size_t d, size_t n, float* out);
+  //   int8, m users at once (batched scans): out[u * ldo + j] = dot_rows_u8i8's value for user u
+  //   (operand ub4 + u * ldu, scale su[u]), bit for bit.
+  void (*gemm_u8i8)(const uint32_t* ub4, size_t ldu, const float* su, size_t m, const int8_t* q, const int32_t* rowsum,
+                    size_t d, size_t n, const float* scale, float* out, size_t ldo);
   Isa isa;
 };
 
@@ -39,5 +55,12 @@ const Kernels& kernels_for(Level level);
 // Implementations, one per file (the AVX-512 table is the AVX2 one with its own GEMM).
 extern const Kernels kScalarKernels;
 extern const Kernels kAvx2Kernels;
+// kernels_avx512_compact.cc: AVX-512 VNNI and AVX512_BF16 (kernels_for puts them in the AVX-512
+// table when cpu_features() has them).
+void dot_rows_u8i8_avx512vnni(const uint32_t* ub4, float su, const int8_t* q, const int32_t* rowsum, size_t d,
+                              size_t n, const float* scale, float* out);
+void dot_rows_bf16_pairs_avx512bf16(const uint32_t* pairs, const uint16_t* h, size_t d, size_t n, float* out);
+void gemm_u8i8_avx512vnni(const uint32_t* ub4, size_t ldu, const float* su, size_t m, const int8_t* q,
+                          const int32_t* rowsum, size_t d, size_t n, const float* scale, float* out, size_t ldo);
 
 }  // namespace recscore

@@ -208,12 +208,12 @@ RS_AVX2 void dot_rows_bf16_avx2(const float* u, const uint16_t* h, size_t d, siz
 }  // namespace
 
 const Kernels kAvx2Kernels = {gemm_f32_6x16_avx2, select_gt_avx2, sigmoid_avx2, tanh_avx2,
-                              dot_rows_i8_avx2, dot_rows_bf16_avx2, Isa::kAvx2};
+                              dot_rows_i8_avx2, dot_rows_bf16_avx2, nullptr, nullptr, nullptr, Isa::kAvx2};
 
 }  // namespace recscore
 
 #else  // not x86: the table exists so that callers link; kernels_for() never returns it.
 namespace recscore {
-const Kernels kAvx2Kernels = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, Isa::kScalar};
+const Kernels kAvx2Kernels = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, Isa::kScalar};
 }
 #endif

@@ -32,6 +32,11 @@ struct ScoreRequest {
   int threads = 1;             // members of `team` to use (1: the caller alone)
   ThreadTeam* team = nullptr;  // helpers for threads > 1; null: the caller alone
   Isa isa = Isa::kAvx2;
+  // Compressed scans (score_topk_compressed) only: a batch of kGemmMinUsers users or more on the
+  // VNNI path (int8, AVX-512 VNNI) computes its approximate scores through the int8 GEMM, every
+  // user at once per tile of rows, instead of one pass over the rows per user. The same
+  // approximate scores, bounds and results either way.
+  bool compressed_gemm = false;
 };
 
 // [sync; the caller works, and up to req.threads - 1 helpers of req.team join while it does]

@@ -76,6 +76,7 @@ export function prepareTopK(c: ScanState, users: Float32Array, opts: TopKOptions
   // are bound by arithmetic and read the float32 rows directly (the same exact result).
   if (c.compressed && b < COMPRESSED_MAX_BATCH) args.useCompressed = true;
 
+
   if (opts.exclude !== undefined) {
     const ex = opts.exclude;
     if (!Array.isArray(ex)) {

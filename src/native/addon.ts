@@ -50,6 +50,8 @@ export interface NativeTopKArgs {
   isa?: Isa;
   /** Scan the compact copy (then rescore the candidates in float32). */
   useCompressed?: boolean;
+  /** With useCompressed: batches of 16+ users share one int8 VNNI GEMM pass (int8, avx512 + VNNI). */
+  compressedGemm?: boolean;
 }
 
 /**

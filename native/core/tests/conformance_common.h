@@ -94,5 +94,7 @@ inline std::vector<size_t> batches() {
 // conformance_compact.cc: compressed catalogues' kernels and scans over packed copies.
 void compact_dot_conformance();
 void compressed_topk_conformance();
+// conformance_quant.cc: the quantised-user kernels (AVX-512 VNNI / AVX512_BF16) where present.
+void quantised_kernel_conformance();
 
 }  // namespace conformance

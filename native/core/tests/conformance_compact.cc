@@ -102,8 +102,7 @@ void compressed_topk_conformance() {
     score_topk(r, ref_rows.data(), ref_scores.data());
     for (Precision p : {Precision::kInt8, Precision::kBf16}) {
       const Compressed c = compress(items.data(), n, d, bias.data(), p);
-      const CompressedView v{p, p == Precision::kInt8 ? static_cast<const void*>(c.q.data()) : static_cast<const void*>(c.h.data()),
-                             c.scale.empty() ? nullptr : c.scale.data(), c.err.data(), c.err_bias.data()};
+      const CompressedView v = c.view();  // row terms included: the quantised-user kernels where present
       for (Level level : levels()) {
         for (int threads : {1, 2}) {
           r.isa = level;

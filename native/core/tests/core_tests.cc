@@ -331,6 +331,8 @@ int main() {
   encoder_tests();
   compressed_topk_tests();
   compact_tests();
+  quant_exact_tests();
+  quant_bound_tests();
 
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

@@ -50,5 +50,7 @@ void storage_tests();          // core_tests_storage.cc: matrix statistics, comp
 void encoder_tests();          // core_tests_encoder.cc: gemm, activations, LSTM/GRU encoder
 void compressed_topk_tests();  // core_tests_storage.cc: compressed scans against float32
 void compact_tests();          // core_tests_compact.cc: packed compact copies, panels-only catalogues, spin
+void quant_exact_tests();      // core_tests_quant.cc: every compressed route's top-k == float32, hard catalogues
+void quant_bound_tests();      // core_tests_bounds.cc: |s - a| <= E' per row on every route, worst cases
 
 }  // namespace core_tests

@@ -159,8 +159,7 @@ void core_tests::compressed_topk_tests() {
         auto bias = random_matrix(n, 1, 70 + kind);
         auto users = make(kind, 3);
         Compressed c = compress(x.data(), n, d, bias.data(), p);
-        CompressedView v{p, p == Precision::kInt8 ? static_cast<const void*>(c.q.data()) : static_cast<const void*>(c.h.data()),
-                         c.scale.empty() ? nullptr : c.scale.data(), c.err.data(), c.err_bias.data()};
+        const CompressedView v = c.view();  // row terms included: every path of the level
         std::vector<int32_t> offsets{0, 2, 2, 3}, excl{0, 17, 5};
         prepare_exclusions(offsets.data(), excl.data(), 3, n);
         for (size_t k : {1u, 20u, 1000u}) {
