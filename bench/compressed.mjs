@@ -13,11 +13,15 @@ import { ROOT, fmt, median, require, textTable, uniform } from './lib.mjs';
 const D = 64;
 const K = 20;
 
-/** Bytes one B = 1 call reads: the scan copy and its per-row arrays, then the rescored rows. */
-function bytesPerCall(precision, N, candidates) {
+/**
+ * Bytes one B = 1 call reads: the scan copy and its per-row arrays (int8 scales; err, errBias;
+ * on the quantized-user paths, VNNI and BF16, |x̂| and the int8 rowsums), the bias, then the
+ * rescored candidates' panels (16 rows each, read whole).
+ */
+function bytesPerCall(precision, N, candidates, quantized) {
   const perRow = { f32: D * 4, int8: Math.ceil(D / 4) * 4 + 4, bf16: Math.ceil(D / 2) * 4 }[precision];
-  const bounds = precision === 'f32' ? 0 : 8; // err + errBias
-  return N * (perRow + bounds + 4) + (precision === 'f32' ? 0 : candidates * D * 4); // + bias
+  const bounds = precision === 'f32' ? 0 : 8 + (quantized ? 4 : 0) + (quantized && precision === 'int8' ? 4 : 0);
+  return N * (perRow + bounds + 4) + (precision === 'f32' ? 0 : candidates * 16 * D * 4);
 }
 
 export async function runCompressed({ threads = 2, quick = false, readGBs = null } = {}) {
@@ -70,7 +74,9 @@ export async function runCompressed({ threads = 2, quick = false, readGBs = null
       for (const p of ['int8', 'bf16', 'f32']) {
         const name = `${p}@${level}`;
         const cand = candidates[name] ?? 0;
-        const gbs = B === 1 ? bytesPerCall(p, N, cand) / (ms[name] * 1e6) : null;
+        const f = nativeInfo().features;
+        const quantized = level === 'avx512' && (p === 'int8' ? f.avx512vnni : f.bf16);
+        const gbs = B === 1 ? bytesPerCall(p, N, cand, quantized) / (ms[name] * 1e6) : null;
         rows.push({
           case: `N=${N / 1e6}M d=${D} B=${B}`,
           engine: name,

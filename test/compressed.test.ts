@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { Catalogue, FormatError } from '../src/index.js';
+import { Catalogue, FormatError, nativeInfo } from '../src/index.js';
 import { readNpyFloat32 } from '../src/catalogue/npy.js';
 import { randomMatrix, rng } from './helpers.js';
 
@@ -83,7 +83,13 @@ describe('compressed catalogues (int8, bf16)', () => {
       const many = randomMatrix(64, 32, 5);
       const batch = cmp.topK(many, { k: 20 });
       expect(batch.rows).toEqual(f32.topK(many, { k: 20 }).rows);
-      expect(batch.candidates).toBeUndefined(); // a batch scans the float32 rows directly
+      // A batch scans the float32 rows directly, except an int8 copy where the CPU has AVX-512
+      // VNNI (one GEMM pass over the compact copy for every user).
+      const info = nativeInfo();
+      const gemm = precision === 'int8' && info.level === 'avx512' && info.features.avx512vnni;
+      if (gemm) expect(batch.candidates).toHaveLength(64);
+      else expect(batch.candidates).toBeUndefined();
+      expect(cmp.topK(many, { k: 20, isa: 'scalar' }).candidates).toBeUndefined();
     }
   });
 

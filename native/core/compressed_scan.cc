@@ -153,13 +153,26 @@ void finish_user(const ScoreRequest& r, size_t u, Pass* first, size_t count, siz
   if (candidates) candidates[u] = static_cast<int32_t>(rows.size());
   std::vector<Scored> store(std::max<size_t>(2 * k, k + 16));
   TopK top(k, store.data(), store.size());
-  for (int32_t row : rows) {
-    // The contract's chain (gemm/contract.h), from the row in its panel (stride kPanel) or row-major.
-    const size_t j = static_cast<size_t>(row);
-    float s = r.panels ? contract_dot(user, r.panels + (j / kPanel) * panel_floats(d) + j % kPanel, d, kPanel, 0.0f)
-                       : contract_dot(user, r.items + j * d, d, 1, 0.0f);
-    if (r.bias) s += r.bias[row];
-    top.push(s, row);
+  if (r.panels) {
+    // The candidates' panels, each read once front to back by the level's float32 kernel (one
+    // user against the panel's 16 rows: the contract's chains, bias last, the same bits as the
+    // float32 scan), instead of one strided row at a time.
+    const Kernels& kern = kernels_for(r.isa);
+    float panel_scores[kPanel];
+    for (size_t i = 0; i < rows.size();) {
+      const size_t q = static_cast<size_t>(rows[i]) / kPanel, j0 = q * kPanel;
+      const size_t valid = std::min(kPanel, r.n - j0);
+      kern.gemm_panels(user, d, 1, r.panels + q * panel_floats(d), d, valid, nullptr, 0, r.bias ? r.bias + j0 : nullptr,
+                       panel_scores, kPanel);
+      for (; i < rows.size() && static_cast<size_t>(rows[i]) / kPanel == q; ++i) top.push(panel_scores[rows[i] - j0], rows[i]);
+    }
+  } else {
+    for (int32_t row : rows) {
+      // The contract's chain (gemm/contract.h) over the row-major row.
+      float s = contract_dot(user, r.items + static_cast<size_t>(row) * d, d, 1, 0.0f);
+      if (r.bias) s += r.bias[row];
+      top.push(s, row);
+    }
   }
   const size_t kept = top.finish();
   merge_topk({{top.data(), kept}}, k, out_rows + u * k, out_scores + u * k);

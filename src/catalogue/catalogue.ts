@@ -386,7 +386,7 @@ export class Catalogue {
       maxBias: this.#maxBias,
       maxRowNorm: this.#maxRowNorm,
       hasAttributes: this.#attributes !== null,
-      compressed: this.#compressed !== null,
+      compressed: this.#compressed?.precision ?? null,
     };
     return prepareTopK(state, users, opts);
   }

@@ -11,6 +11,8 @@ import { arrayLike, batchSize, copyRows, describe, float32Array, kOption, nonFin
 
 /** Batches of fewer users than this scan the compact copy of a compressed catalogue. */
 const COMPRESSED_MAX_BATCH = 8;
+/** Batches of at least this many users scan an int8 copy together where the CPU has AVX-512 VNNI. */
+const COMPRESSED_GEMM_MIN_BATCH = 16;
 
 /** The rows packed in panels (native/core/gemm/contract.h), in shared memory for worker threads. */
 export function packPanels(vectors: Float32Array, rows: number, d: number): Float32Array {
@@ -28,7 +30,8 @@ export interface ScanState {
   maxBias: number;
   maxRowNorm: number;
   hasAttributes: boolean;
-  compressed: boolean;
+  /** The compact copy's precision, or null. */
+  compressed: 'int8' | 'bf16' | null;
 }
 
 /** Validates everything and builds the native arguments; null for an empty batch. */
@@ -75,6 +78,12 @@ export function prepareTopK(c: ScanState, users: Float32Array, opts: TopKOptions
   // The compact copy pays off where the scan is bound by memory: a few users per call. Batches
   // are bound by arithmetic and read the float32 rows directly (the same exact result).
   if (c.compressed && b < COMPRESSED_MAX_BATCH) args.useCompressed = true;
+  else if (c.compressed === 'int8' && b >= COMPRESSED_GEMM_MIN_BATCH && isa === 'avx512' && native().features.avx512vnni) {
+    // Batches on VNNI: one int8 GEMM pass over the compact copy for every user, then each user's
+    // candidates rescored in float32 (the same exact result).
+    args.useCompressed = true;
+    args.compressedGemm = true;
+  }
 
 
   if (opts.exclude !== undefined) {
