@@ -17,7 +17,8 @@
 namespace recscore {
 namespace {
 
-constexpr size_t kInFlight = 2;  // panels per step (each with kSplit partial sums)
+constexpr size_t kInFlight = 2;       // int8: panels per step (each with kSplit partial sums)
+constexpr size_t kBf16InFlight = 2;  // bf16: panels per step (each with kSplit partial sums)
 
 inline __mmask16 lanes(size_t valid) {
   return static_cast<__mmask16>(valid >= kPanel ? 0xffffu : ((1u << valid) - 1u));
@@ -64,26 +65,36 @@ RS_INLINE_AVX512_VNNI void u8i8_store(__m512i acc, __m512 su, const int32_t* row
   _mm512_mask_storeu_ps(out, m, _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(m, exact), mult));
 }
 
-// acc[p] = the vdpbf16ps chain of panel p, groups in order; an odd d's last group has the row's
-// second half masked to zero (padding may hold anything, even NaN).
+// acc[p] = panel p's dot products: its groups go round-robin into kSplit vdpbf16ps chains (so the
+// instructions' latency overlaps while the panel is read front to back), added at the end; an odd
+// d's last group has the row's second half masked to zero (padding may hold anything, even NaN).
+// Any grouping of the float32 sums is inside the bound (docs/arithmetic.md: at most d + 2
+// roundings on any product's path, the same flushes per instruction).
 template <size_t P>
 RS_INLINE_AVX512_BF16 void bf16_panels(const uint32_t* pairs, const char* base, size_t stride, size_t d,
                                        __m512* acc) {
-  for (size_t p = 0; p < P; ++p) acc[p] = _mm512_setzero_ps();
   const size_t full = d / 2;
-  for (size_t g = 0; g < full; ++g) {
-    const __m512bh u = (__m512bh)_mm512_set1_epi32(static_cast<int>(pairs[g]));
-    for (size_t p = 0; p < P; ++p) {
-      acc[p] = _mm512_dpbf16_ps(acc[p], u, (__m512bh)_mm512_loadu_si512(base + p * stride + g * 64));
+  for (size_t p = 0; p < P; ++p) {
+    const char* panel = base + p * stride;
+    __m512 part[kSplit];
+    for (size_t s = 0; s < kSplit; ++s) part[s] = _mm512_setzero_ps();
+    size_t g = 0;
+    for (; g + kSplit <= full; g += kSplit) {
+      for (size_t s = 0; s < kSplit; ++s) {
+        const __m512bh u = (__m512bh)_mm512_set1_epi32(static_cast<int>(pairs[g + s]));
+        part[s] = _mm512_dpbf16_ps(part[s], u, (__m512bh)_mm512_loadu_si512(panel + (g + s) * 64));
+      }
     }
-  }
-  if (d % 2) {
-    const __m512bh u = (__m512bh)_mm512_set1_epi32(static_cast<int>(pairs[full]));
-    const __m512i low = _mm512_set1_epi32(0xffff);
-    for (size_t p = 0; p < P; ++p) {
-      const __m512i v = _mm512_and_si512(low, _mm512_loadu_si512(base + p * stride + full * 64));
-      acc[p] = _mm512_dpbf16_ps(acc[p], u, (__m512bh)v);
+    for (; g < full; ++g) {
+      const __m512bh u = (__m512bh)_mm512_set1_epi32(static_cast<int>(pairs[g]));
+      part[g % kSplit] = _mm512_dpbf16_ps(part[g % kSplit], u, (__m512bh)_mm512_loadu_si512(panel + g * 64));
     }
+    if (d % 2) {
+      const __m512bh u = (__m512bh)_mm512_set1_epi32(static_cast<int>(pairs[full]));
+      const __m512i v = _mm512_and_si512(_mm512_set1_epi32(0xffff), _mm512_loadu_si512(panel + full * 64));
+      part[full % kSplit] = _mm512_dpbf16_ps(part[full % kSplit], u, (__m512bh)v);
+    }
+    acc[p] = _mm512_add_ps(_mm512_add_ps(part[0], part[1]), _mm512_add_ps(part[2], part[3]));
   }
 }
 
@@ -183,10 +194,10 @@ RS_TARGET_AVX512_BF16 void dot_rows_bf16_pairs_avx512bf16(const uint32_t* pairs,
   const size_t stride = 64 * compact_groups(d, kBf16Width);
   const size_t panels = panel_count(n);
   size_t p = 0;
-  for (; p + kInFlight <= n / kPanel; p += kInFlight) {
-    __m512 acc[kInFlight];
-    bf16_panels<kInFlight>(pairs, base + p * stride, stride, d, acc);
-    for (size_t i = 0; i < kInFlight; ++i) _mm512_storeu_ps(out + (p + i) * kPanel, acc[i]);
+  for (; p + kBf16InFlight <= n / kPanel; p += kBf16InFlight) {
+    __m512 acc[kBf16InFlight];
+    bf16_panels<kBf16InFlight>(pairs, base + p * stride, stride, d, acc);
+    for (size_t i = 0; i < kBf16InFlight; ++i) _mm512_storeu_ps(out + (p + i) * kPanel, acc[i]);
   }
   for (; p < panels; ++p) {
     __m512 acc[1];
