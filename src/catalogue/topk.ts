@@ -13,6 +13,8 @@ import { arrayLike, batchSize, copyRows, describe, float32Array, kOption, nonFin
 const COMPRESSED_MAX_BATCH = 8;
 /** Batches of at least this many users scan an int8 copy together where the CPU has AVX-512 VNNI. */
 const COMPRESSED_GEMM_MIN_BATCH = 16;
+/** ... and ask for at most this many results each (bench/README.md: k = 1000 was 0.57x float32). */
+const COMPRESSED_GEMM_MAX_K = 100;
 
 /** The rows packed in panels (native/core/gemm/contract.h), in shared memory for worker threads. */
 export function packPanels(vectors: Float32Array, rows: number, d: number): Float32Array {
@@ -78,9 +80,10 @@ export function prepareTopK(c: ScanState, users: Float32Array, opts: TopKOptions
   // The compact copy pays off where the scan is bound by memory: a few users per call. Batches
   // are bound by arithmetic and read the float32 rows directly (the same exact result).
   if (c.compressed && b < COMPRESSED_MAX_BATCH) args.useCompressed = true;
-  else if (c.compressed === 'int8' && b >= COMPRESSED_GEMM_MIN_BATCH && isa === 'avx512' && native().features.avx512vnni) {
+  else if (c.compressed === 'int8' && b >= COMPRESSED_GEMM_MIN_BATCH && k <= COMPRESSED_GEMM_MAX_K && isa === 'avx512' && native().features.avx512vnni) {
     // Batches on VNNI: one int8 GEMM pass over the compact copy for every user, then each user's
-    // candidates rescored in float32 (the same exact result).
+    // candidates rescored in float32 (the same exact result). Only for small k: each user's
+    // candidate set grows with k, and at k = 1000 rescoring them costs more than the float32 scan.
     args.useCompressed = true;
     args.compressedGemm = true;
   }
