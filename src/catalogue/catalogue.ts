@@ -143,6 +143,8 @@ export class Catalogue {
         `the ${b.compressed?.precision} copy would not pay: its error bound leaves ${Math.round(probe.mean)} of ${b.size} rows to rescore per user on a probe; the catalogue is built without it (exact float32 scans)`,
       );
       c.#compressed = null;
+      c.#handle?.close(); // the probe's handle pinned the copy: the next call makes one without it
+      c.#handle = null;
     }
     return c;
   }
