@@ -16,21 +16,23 @@ namespace {
 const float kMargin = 1.0f + 0x1p-18f;
 const float kSlack = 1e-30f;
 
-// int8 user: uq_i = round(u_i / su) in [-127, 127], su = max|u_i| / 127 (zero for a zero user,
-// or one whose largest element is below 127 * 2^-150); û = su uq exactly (a float times an
+// int8 user: uq_i = round(u_i / su) in [-range, range], su = max|u_i| / range (zero for a zero
+// user, or one whose largest element is below range * 2^-150); byte i of the operand holds
+// uq_i + offset. kVnni: range 127, offset 128 (vpdpbusd's unsigned bytes); kMadd: range 63,
+// offset 64 (bytes in [1, 127]: no vpmaddubsw pair saturates). û = su uq exactly (a float times an
 // integer below 2^7 is exact in float64). Returns sum (u_i - û_i)², each term exact up to one
 // float64 rounding of the difference.
-double quantise_i8(const float* u, size_t d, ApproxUser& au) {
+double quantise_i8(const float* u, size_t d, long range, long offset, ApproxUser& au) {
   float mx = 0;
   for (size_t i = 0; i < d; ++i) mx = std::max(mx, std::fabs(u[i]));
-  const float su = mx / 127.0f;
+  const float su = mx / static_cast<float>(range);
   au.su = su;
   au.op.assign(compact_groups(d, kI8Width), 0u);  // bytes past d stay zero: padding adds nothing
   double r2 = 0;
   for (size_t i = 0; i < d; ++i) {
     long q = su > 0 ? std::lround(static_cast<double>(u[i]) / static_cast<double>(su)) : 0;
-    q = std::min(127L, std::max(-127L, q));
-    au.op[i / kI8Width] |= static_cast<uint32_t>(q + 128) << (8 * (i % kI8Width));
+    q = std::min(range, std::max(-range, q));
+    au.op[i / kI8Width] |= static_cast<uint32_t>(q + offset) << (8 * (i % kI8Width));
     const double diff = static_cast<double>(u[i]) - static_cast<double>(su) * static_cast<double>(q);
     r2 += diff * diff;
   }
@@ -64,6 +66,8 @@ const char* compact_path_name(CompactPath p) {
       return "vnni";
     case CompactPath::kBf16Dot:
       return "bf16dot";
+    case CompactPath::kMadd:
+      return "madd";
     case CompactPath::kFloat:
       break;
   }
@@ -72,14 +76,17 @@ const char* compact_path_name(CompactPath p) {
 
 bool compact_terms_used(Level level, Precision p, size_t d) {
   const Kernels& k = kernels_for(level);
-  if (p == Precision::kInt8) return k.dot_rows_u8i8 != nullptr && d <= kVnniMaxDim;
+  if (p == Precision::kInt8) return (k.dot_rows_u8i8 != nullptr || k.dot_rows_u7i8 != nullptr) && d <= kVnniMaxDim;
   if (p == Precision::kBf16) return k.dot_rows_bf16_pairs != nullptr;
   return false;
 }
 
 CompactPath compact_path(Level level, const CompressedView& c, size_t d) {
   if (!compact_terms_used(level, c.precision, d) || !c.cnorm) return CompactPath::kFloat;
-  if (c.precision == Precision::kInt8) return c.rowsum ? CompactPath::kVnni : CompactPath::kFloat;
+  if (c.precision == Precision::kInt8) {
+    if (!c.rowsum) return CompactPath::kFloat;
+    return kernels_for(level).dot_rows_u8i8 ? CompactPath::kVnni : CompactPath::kMadd;
+  }
   return CompactPath::kBf16Dot;
 }
 
@@ -136,10 +143,12 @@ void prepare_user(const Kernels& k, const CompressedView& c, size_t d, const flo
   if (au.path == CompactPath::kFloat) return;
   const double g = bound_g(d), dd = static_cast<double>(d);
   double r2 = 0, cu = 0;
-  if (au.path == CompactPath::kVnni) {
-    r2 = quantise_i8(u, d, au);
+  if (au.path == CompactPath::kVnni || au.path == CompactPath::kMadd) {
+    const bool vnni = au.path == CompactPath::kVnni;
+    r2 = quantise_i8(u, d, vnni ? 127 : 63, vnni ? 128 : 64, au);
     // fl(su scale_j) and fl(F m_j) may each underflow by up to 2^-150 absolute, the first times
-    // |F| <= 127² d (1 + u): at most (16129 d + 2) 2^-150 <= (d + 1) 2^-136.
+    // |F| <= 127² d (1 + u) (kMadd: |F| <= 63 * 127 d, less): at most (16129 d + 2) 2^-150 <=
+    // (d + 1) 2^-136.
     cu = (dd + 1) * 0x1p-136;
   } else {
     double l1 = 0;
@@ -165,6 +174,10 @@ void approx_scores(const Kernels& k, const ApproxUser& au, const CompressedView&
   switch (au.path) {
     case CompactPath::kVnni:
       k.dot_rows_u8i8(au.op.data(), au.su, static_cast<const int8_t*>(c.data) + pan * compact_panel_elems(d, kI8Width),
+                      c.rowsum + t0, d, nt, c.scale + t0, approx);
+      break;
+    case CompactPath::kMadd:
+      k.dot_rows_u7i8(au.op.data(), au.su, static_cast<const int8_t*>(c.data) + pan * compact_panel_elems(d, kI8Width),
                       c.rowsum + t0, d, nt, c.scale + t0, approx);
       break;
     case CompactPath::kBf16Dot:

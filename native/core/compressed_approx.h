@@ -6,12 +6,16 @@
 //   kVnni     int8 catalogues at the AVX-512 level with VNNI: the user quantised to int8 codes
 //             uq = round(u / su), su = max|u_i| / 127, û = su uq; I_j = uq . q_j exact in int32
 //             (vpdpbusd on uq + 128, minus 128 rowsum_j); a_j = float(I_j) * (su * scale_j) + b_j.
+//   kMadd     int8 catalogues without VNNI (the AVX2 level, and AVX-512 on a CPU without VNNI):
+//             as kVnni with 7-bit user codes, uq in [-63, 63], su = max|u_i| / 63, I_j exact in
+//             int32 (vpmaddubsw on uq + 64, which never saturates, then vpmaddwd; minus 64
+//             rowsum_j); the same float32 arithmetic, so the same bound with its coarser Δ.
 //   kBf16Dot  bf16 catalogues at the AVX-512 level with AVX512_BF16: û = the user rounded to
 //             bfloat16 (to nearest even, finite, subnormals zero); vdpbf16ps chains.
 //
 // For the quantised paths, with Δ >= |û - u| and cnorm_j >= |x̂_j| (the compact row's norm):
 //   E'_j = |u| e_j + f_j + (1 + g) Δ cnorm_j + c_u,
-// where c_u is an absolute term: (d + 1) 2^-136 for kVnni (products that underflow), and
+// where c_u is an absolute term: (d + 1) 2^-136 for kVnni and kMadd (products that underflow), and
 // (|û|_1 + 2 (d + 1)) (1 + g) 2^-126 for kBf16Dot (vdpbf16ps reads subnormal inputs as zero and
 // flushes subnormal results). Every bound is then inflated by 2^-18 relative and 1e-30 absolute,
 // as the float path's is, for the float32 arithmetic that evaluates it.
@@ -27,13 +31,13 @@
 
 namespace recscore {
 
-enum class CompactPath { kFloat = 0, kVnni = 1, kBf16Dot = 2 };
+enum class CompactPath { kFloat = 0, kVnni = 1, kBf16Dot = 2, kMadd = 3 };
 
-// "float", "vnni", "bf16dot".
+// "float", "vnni", "bf16dot", "madd".
 const char* compact_path_name(CompactPath p);
 
-// The largest d the VNNI path takes: |sum_i ub_i q_ji| <= d * 255 * 127 < 2^31, so the int32
-// accumulator never wraps (65536 * 32385 = 2122383360 < 2147483648).
+// The largest d the VNNI and madd paths take: |sum_i ub_i q_ji| <= d * 255 * 127 < 2^31, so the
+// int32 accumulator never wraps (65536 * 32385 = 2122383360 < 2147483648; madd: ub <= 127).
 constexpr size_t kVnniMaxDim = 65536;
 
 // Rounding up, for bound terms computed in float64: v (1 + 1e-12) covers a few float64 roundings;
@@ -46,9 +50,9 @@ inline double bound_up_sum(double s, size_t n) { return s * (1 + (static_cast<do
 inline double bound_g(size_t d) { return (static_cast<double>(d) + 32) * 0x1p-23; }
 
 // [sync, any thread] The path a scan at `level` takes over c (d dimensions): kVnni / kBf16Dot
-// when the level's kernel table has the kernel (kernels_for: AVX-512 with VNNI / AVX512_BF16) and
-// c carries the row terms it needs (cnorm, and rowsum for int8), else kFloat. A forced lower
-// level always takes kFloat.
+// when the level's kernel table has the kernel (kernels_for: AVX-512 with VNNI / AVX512_BF16),
+// else kMadd for int8 at the AVX2 and AVX-512 levels, when c carries the row terms the path
+// needs (cnorm, and rowsum for int8); otherwise kFloat. The scalar level always takes kFloat.
 CompactPath compact_path(Level level, const CompressedView& c, size_t d);
 
 // [sync, any thread] Whether a scan at `level` over a copy of precision p and d dimensions would
@@ -65,10 +69,10 @@ struct ApproxUser {
   CompactPath path = CompactPath::kFloat;
   const float* user = nullptr;
   float nu = 0;  // >= |u|
-  float su = 0;  // kVnni: the user's scale
+  float su = 0;  // kVnni, kMadd: the user's scale
   float du = 0;  // >= (1 + g) |û - u|
   float cu = 0;  // the absolute term c_u
-  std::vector<uint32_t> op;  // kVnni: ceil(d/4) words of biased bytes; kBf16Dot: ceil(d/2) pairs
+  std::vector<uint32_t> op;  // kVnni, kMadd: ceil(d/4) words of biased bytes; kBf16Dot: ceil(d/2) pairs
 };
 
 // [sync, any thread] Prepares user u (d floats) for scans at kernels k over c. A user with a

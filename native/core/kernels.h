@@ -45,6 +45,12 @@ struct Kernels {
   //   (operand ub4 + u * ldu, scale su[u]), bit for bit.
   void (*gemm_u8i8)(const uint32_t* ub4, size_t ldu, const float* su, size_t m, const int8_t* q, const int32_t* rowsum,
                     size_t d, size_t n, const float* scale, float* out, size_t ldo);
+  //   int8 without VNNI (the AVX2 table, so AVX2 and AVX-512 without VNNI; vpmaddubsw +
+  //   vpmaddwd): as dot_rows_u8i8 but with 7-bit user codes, ub = uq + 64 in [1, 127] (uq in
+  //   [-63, 63]), so no vpmaddubsw pair saturates; I_j = sum_i ub_i q_ji - 64 rowsum[j], exact in
+  //   int32 (d <= kVnniMaxDim); out[j] = float(I_j) * (su * scale[j]).
+  void (*dot_rows_u7i8)(const uint32_t* ub4, float su, const int8_t* q, const int32_t* rowsum, size_t d, size_t n,
+                        const float* scale, float* out);
   Isa isa;
 };
 

@@ -85,6 +85,7 @@ void dot_rows_bf16_scalar(const float* u, const uint16_t* h, size_t d, size_t n,
 }  // namespace
 
 const Kernels kScalarKernels = {gemm_f32_1x1_scalar, select_gt_scalar, sigmoid_scalar, tanh_scalar,
-                                dot_rows_i8_scalar, dot_rows_bf16_scalar, nullptr, nullptr, nullptr, Isa::kScalar};
+                                dot_rows_i8_scalar, dot_rows_bf16_scalar, nullptr, nullptr, nullptr, nullptr,
+                                Isa::kScalar};
 
 }  // namespace recscore

@@ -1,5 +1,9 @@
 // Conformance of the quantised-user kernels of compressed scans (kernels.h: dot_rows_u8i8,
-// dot_rows_bf16_pairs), where the AVX-512 table has them on this CPU:
+// dot_rows_u7i8, dot_rows_bf16_pairs), where the AVX-512 (AVX2 for dot_rows_u7i8) table has them
+// on this CPU:
+//   - madd (vpmaddubsw, 7-bit user codes): bit-exact against int64 arithmetic like VNNI, and on
+//     the near-saturation worst cases (user codes +-63, item codes +-127, every pair at up to
+//     2 * 127 * 127) the kernel's I_j, read back exactly, equals the int64 sum: no saturation;
 //   - VNNI: the int8 GEMM bit-exact against the one-user kernel, which is bit-exact against the exact integer dot product in int64 and the two float32
 //     products (the kernel's arithmetic has one value), at d up to kVnniMaxDim with the
 //     accumulator's extreme values, junk in every padding byte;
@@ -41,16 +45,35 @@ float step(float acc, float u, float x) {
 }
 float sdm_step(float acc, float u0, float x0, float u1, float x1) { return step(step(acc, u1, x1), u0, x0); }
 
-void vnni_case(const Kernels& k, size_t d, size_t n, std::mt19937& g, int extreme) {
+// extreme: 0 random codes; +-1 every user code +-range against item codes -127; 2 user codes
+// +-range (random signs) against item codes +-127 (random signs); 3 user codes +range (bytes 127
+// for madd) against item codes +127: every vpmaddubsw pair at 2 * 127 * 127 = 32258.
+// madd: dot_rows_u7i8 (range 63, offset 64), else dot_rows_u8i8 (range 127, offset 128).
+void int8_case(const Kernels& k, bool madd, size_t d, size_t n, std::mt19937& g, int extreme) {
   const size_t groups = compact_groups(d, kI8Width);
+  const int32_t range = madd ? 63 : 127, offset = madd ? 64 : 128;
+  const char* name = madd ? "madd" : "vnni";
   std::vector<int32_t> uq(d);
   std::vector<uint32_t> ub4(groups, 0u);
+  auto sign = [&g]() { return (g() & 1u) ? 1 : -1; };
   for (size_t i = 0; i < d; ++i) {
-    uq[i] = extreme ? 127 * extreme : static_cast<int32_t>(g() % 255) - 127;
-    ub4[i / 4] |= static_cast<uint32_t>(uq[i] + 128) << (8 * (i % 4));
+    switch (extreme) {
+      case 0: uq[i] = static_cast<int32_t>(g() % static_cast<uint32_t>(2 * range + 1)) - range; break;
+      case 2: uq[i] = range * sign(); break;
+      case 3: uq[i] = range; break;
+      default: uq[i] = range * extreme; break;
+    }
+    ub4[i / 4] |= static_cast<uint32_t>(uq[i] + offset) << (8 * (i % 4));
   }
   std::vector<int8_t> q(n * d), pq(i8_compact_elems(n, d));
-  for (auto& v : q) v = static_cast<int8_t>(extreme ? -127 : static_cast<int>(g() % 255) - 127);
+  for (auto& v : q) {
+    switch (extreme) {
+      case 0: v = static_cast<int8_t>(static_cast<int>(g() % 255) - 127); break;
+      case 2: v = static_cast<int8_t>(127 * sign()); break;
+      case 3: v = 127; break;
+      default: v = -127; break;
+    }
+  }
   pack_compact(q.data(), n, d, kI8Width, pq.data());
   for (size_t j = 0; j < panel_count(n) * kPanel; ++j) {  // junk in every padding byte
     for (size_t i = 0; i < groups * kI8Width; ++i) {
@@ -70,12 +93,22 @@ void vnni_case(const Kernels& k, size_t d, size_t n, std::mt19937& g, int extrem
   }
   const float su = extreme ? 1.0f : 0.37f;
   std::vector<float> out(n + 16, -7.0f);
-  k.dot_rows_u8i8(ub4.data(), su, pq.data(), rowsum.data(), d, n, scale.data(), out.data());
+  (madd ? k.dot_rows_u7i8 : k.dot_rows_u8i8)(ub4.data(), su, pq.data(), rowsum.data(), d, n, scale.data(), out.data());
   for (size_t j = 0; j < n + 16; ++j) {
     const float m = j < n ? su * scale[j] : 0.0f;
     const float want = j < n ? static_cast<float>(exact[j]) * m : -7.0f;
-    EXPECT(bits(out[j]) == bits(want), "vnni d=%zu n=%zu extreme=%d row %zu: %.9g vs %.9g (I = %lld)", d, n, extreme,
-           j, static_cast<double>(out[j]), static_cast<double>(want), j < n ? static_cast<long long>(exact[j]) : 0LL);
+    EXPECT(bits(out[j]) == bits(want), "%s d=%zu n=%zu extreme=%d row %zu: %.9g vs %.9g (I = %lld)", name, d, n,
+           extreme, j, static_cast<double>(out[j]), static_cast<double>(want),
+           j < n ? static_cast<long long>(exact[j]) : 0LL);
+  }
+  // The integer itself: with su = 1 and scale 1, out = float(I_j), exact while |I_j| < 2^24.
+  if (extreme && d * static_cast<size_t>(range) * 127 < (size_t{1} << 24)) {
+    const std::vector<float> ones(n, 1.0f);
+    (madd ? k.dot_rows_u7i8 : k.dot_rows_u8i8)(ub4.data(), 1.0f, pq.data(), rowsum.data(), d, n, ones.data(), out.data());
+    for (size_t j = 0; j < n; ++j) {
+      EXPECT(static_cast<double>(out[j]) == static_cast<double>(exact[j]), "%s d=%zu extreme=%d row %zu: I = %.1f, int64 %lld",
+             name, d, extreme, j, static_cast<double>(out[j]), static_cast<long long>(exact[j]));
+    }
   }
 }
 
@@ -162,8 +195,10 @@ void gemm_case(const Kernels& k, size_t d, size_t n, size_t m, std::mt19937& g) 
 
 void quantised_kernel_conformance() {
   const Kernels& k = kernels_for(Level::kAvx512);
-  if (!k.dot_rows_u8i8 && !k.dot_rows_bf16_pairs) {
-    std::printf("       (this CPU has neither AVX-512 VNNI nor AVX512_BF16: nothing to check)\n");
+  const Kernels& k2 = kernels_for(Level::kAvx2);
+  const bool madd = level_supported(Level::kAvx2) && k2.dot_rows_u7i8;
+  if (!k.dot_rows_u8i8 && !k.dot_rows_bf16_pairs && !madd) {
+    std::printf("       (this CPU has neither AVX2, AVX-512 VNNI nor AVX512_BF16: nothing to check)\n");
     return;
   }
   std::mt19937 g(4242);
@@ -172,7 +207,8 @@ void quantised_kernel_conformance() {
   size_t sdm = 0, rows = 0;
   for (size_t d : ds) {
     for (size_t n : {size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{70}, size_t{131}, size_t{300}}) {
-      if (k.dot_rows_u8i8) vnni_case(k, d, n, g, 0);
+      if (k.dot_rows_u8i8) int8_case(k, false, d, n, g, 0);
+      if (madd) int8_case(k2, true, d, n, g, 0);
       if (k.dot_rows_bf16_pairs) {
         sdm += bf16_case(k, d, n, g);
         rows += n;
@@ -189,7 +225,18 @@ void quantised_kernel_conformance() {
   if (k.dot_rows_u8i8) {
     // The accumulator's extremes: |sum ub q| = 65536 * 255 * 127 and |I| = 65536 * 127², both
     // signs, at the largest d the scan gives this kernel.
-    for (int extreme : {1, -1}) vnni_case(k, kVnniMaxDim, 17, g, extreme);
+    for (int extreme : {1, -1}) int8_case(k, false, kVnniMaxDim, 17, g, extreme);
+  }
+  if (madd) {
+    // No saturation: every vpmaddubsw pair at up to 2 * 127 * 127 (user bytes 127 or 1, item
+    // codes +-127), I_j read back exactly against int64; then the accumulator's extremes at
+    // d = 65536 (|I| = 65536 * 63 * 127), bit for bit.
+    for (size_t d : {size_t{1}, size_t{2}, size_t{4}, size_t{5}, size_t{64}, size_t{130}, size_t{2048}}) {
+      for (size_t n : {size_t{1}, size_t{16}, size_t{17}, size_t{70}}) {
+        for (int extreme : {1, -1, 2, 3}) int8_case(k2, true, d, n, g, extreme);
+      }
+    }
+    for (int extreme : {1, -1, 2, 3}) int8_case(k2, true, kVnniMaxDim, 17, g, extreme);
   }
   if (rows) std::printf("       bf16dot: %zu of %zu rows equal two FMA steps per pair (hi, lo) with FTZ, bit for bit\n", sdm, rows);
 }

@@ -290,7 +290,7 @@ int main() {
   run("score_topk: every level x threads 1/2 x packed or not, bit-exact vs scalar; alone == in batch", topk_conformance);
   run("dot_rows_i8/bf16 on packed compact copies: every level bit-exact vs the scalar chain", compact_dot_conformance);
   run("compressed top-k on panels only: every level x threads 1/2 == scalar float32 top-k", compressed_topk_conformance);
-  run("dot_rows_u8i8 / gemm_u8i8 (VNNI) exact, dot_rows_bf16_pairs (BF16) within its bound, where present",
+  run("dot_rows_u8i8 / gemm_u8i8 (VNNI), dot_rows_u7i8 (madd) exact, dot_rows_bf16_pairs (BF16) within its bound",
       quantised_kernel_conformance);
   run("sigmoid/tanh: every level bit-exact vs scalar, scalar within 1e-6", activation_conformance);
   run("encoders: every level x threads 1/2 x batches bit-exact vs scalar; encode == step", encoder_conformance);

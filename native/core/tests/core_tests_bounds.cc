@@ -82,15 +82,17 @@ BoundStats bounds_all_routes(const QuantData& D, Precision p, CompactPath want) 
 }
 
 bool has(CompactPath p) {
+  if (p == CompactPath::kMadd) return level_supported(Level::kAvx2);  // the AVX2 level's int8 path
   if (!level_supported(Level::kAvx512)) return false;
   return p == CompactPath::kVnni ? cpu_features().avx512_vnni : cpu_features().avx512_bf16;
 }
 
-// int8 worst case: su = 1 (u_0 = 127) and every other |u_i| = m + 0.4999, rounded down, so
+// int8 worst case: su = 1 (u_0 = range: 127 for VNNI, 63 for madd's 7-bit codes) and every
+// other |u_i| = m + 0.4999 (m = range - 2 or range - 1), rounded down, so
 // û - u = -0.4999 sgn(u); rows with scale 2^-7 (x_0 = 127 / 128) and |x_i| = (k + 0.4999) 2^-7
 // of the opposite sign, rounded down too: u . (x̂ - x) and (û - u) . x̂ are both positive and
 // near |u| |x - x̂| and |û - u| |x̂| (the Cauchy-Schwarz bounds the kernel's bound adds).
-QuantData aligned_int8(size_t d, QuantGen& g) {
+QuantData aligned_int8(size_t d, QuantGen& g, int range = 127) {
   QuantData D;
   D.name = "aligned-int8";
   D.n = 2000;
@@ -99,8 +101,9 @@ QuantData aligned_int8(size_t d, QuantGen& g) {
   D.users.resize(d);
   std::vector<float> sgn(d);
   for (size_t i = 0; i < d; ++i) sgn[i] = g.next() % 2 ? 1.0f : -1.0f;
-  D.users[0] = 127.0f;
-  for (size_t i = 1; i < d; ++i) D.users[i] = sgn[i] * (125.0f + static_cast<float>(g.next() % 2) + 0.4999f);
+  D.users[0] = static_cast<float>(range);
+  const float m0 = static_cast<float>(range - 2);
+  for (size_t i = 1; i < d; ++i) D.users[i] = sgn[i] * (m0 + static_cast<float>(g.next() % 2) + 0.4999f);
   D.x.resize(D.n * d);
   for (size_t j = 0; j < D.n; ++j) {
     D.x[j * d] = 127.0f / 128.0f;
@@ -186,6 +189,19 @@ void core_tests::quant_bound_tests() {
       const BoundStats st = bounds_all_routes(aligned_int8(d, g), Precision::kInt8, CompactPath::kVnni);
       if (!has(CompactPath::kVnni)) continue;
       std::printf("       vnni d=%zu: max |s-a|/E' = %.4f, rows past the float path's bound %zu of %zu\n", d,
+                  st.max_ratio, st.over_reduced, st.checked);
+      CHECK(st.checked == 2000);
+      CHECK(st.max_ratio > 0.45);      // the worst case comes close to the bound
+      CHECK(st.over_reduced > 1000);   // and needs the user's rounding term
+    }
+  });
+
+  run("madd_bound_is_nearly_reached_and_needs_the_user_term", [] {
+    QuantGen g(9);
+    for (size_t d : {2u, 7u, 64u, 130u}) {
+      const BoundStats st = bounds_all_routes(aligned_int8(d, g, 63), Precision::kInt8, CompactPath::kMadd);
+      if (!has(CompactPath::kMadd)) continue;
+      std::printf("       madd d=%zu: max |s-a|/E' = %.4f, rows past the float path's bound %zu of %zu\n", d,
                   st.max_ratio, st.over_reduced, st.checked);
       CHECK(st.checked == 2000);
       CHECK(st.max_ratio > 0.45);      // the worst case comes close to the bound

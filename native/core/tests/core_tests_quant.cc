@@ -173,6 +173,7 @@ void core_tests::quant_exact_tests() {
     // This CPU's quantised-user kernels did run.
     CHECK(seen.count(CompactPath::kFloat) == 1);
     if (level_supported(Level::kAvx512) && cpu_features().avx512_vnni) CHECK(seen.count(CompactPath::kVnni) == 1);
+    if (level_supported(Level::kAvx2)) CHECK(seen.count(CompactPath::kMadd) == 1);  // forced avx2, or no VNNI
     if (level_supported(Level::kAvx512) && cpu_features().avx512_bf16) CHECK(seen.count(CompactPath::kBf16Dot) == 1);
   });
 
@@ -212,14 +213,16 @@ void core_tests::quant_exact_tests() {
   });
 
   run("prepare_user_quantises_as_documented", [] {
-    if (!level_supported(Level::kAvx512)) return;
-    const Kernels& k = kernels_for(Level::kAvx512);
+   for (Level level : {Level::kAvx512, Level::kAvx2}) {
+    if (!level_supported(level)) continue;
+    const Kernels& k = kernels_for(level);
     QuantGen g(11);
     const size_t d = 13, n = 20;
     const std::vector<float> x = g.normals(n * d);
     for (Precision p : {Precision::kInt8, Precision::kBf16}) {
       const Compressed c = compress(x.data(), n, d, nullptr, p);
-      const CompactPath want = compact_path(Level::kAvx512, c.view(), d);
+      const CompactPath want = compact_path(level, c.view(), d);
+      if (level == Level::kAvx2) CHECK(want == (p == Precision::kInt8 ? CompactPath::kMadd : CompactPath::kFloat));
       std::vector<std::vector<float>> users = {g.normals(d), std::vector<float>(d, 0.0f), g.normals(d, 1e-41f),
                                                std::vector<float>(d, 3.4e38f)};
       users.back()[3] = -3.39e38f;
@@ -230,16 +233,17 @@ void core_tests::quant_exact_tests() {
         if (want == CompactPath::kFloat) continue;
         double r2 = 0, mx = 0;
         for (float v : u) mx = std::max(mx, std::fabs(static_cast<double>(v)));
-        if (want == CompactPath::kVnni) {
-          CHECK(au.su == static_cast<float>(mx) / 127.0f && au.op.size() == 4);
+        if (want == CompactPath::kVnni || want == CompactPath::kMadd) {
+          const int range = want == CompactPath::kVnni ? 127 : 63, offset = range + 1;
+          CHECK(au.su == static_cast<float>(mx) / static_cast<float>(range) && au.op.size() == 4);
           for (size_t i = 0; i < 16; ++i) {
             const int byte = static_cast<int>((au.op[i / 4] >> (8 * (i % 4))) & 0xffu);
             if (i >= d) {
               CHECK(byte == 0);  // padding adds nothing, whatever the row's padding holds
               continue;
             }
-            CHECK(byte >= 1 && byte <= 255);
-            const double uh = static_cast<double>(au.su) * (byte - 128), diff = u[i] - uh;
+            CHECK(byte >= offset - range && byte <= offset + range);  // madd: [1, 127], never saturates
+            const double uh = static_cast<double>(au.su) * (byte - offset), diff = u[i] - uh;
             if (au.su > 0 && au.su >= 0x1p-126f) CHECK(std::fabs(diff) <= 0.5000001 * au.su);
             r2 += diff * diff;
           }
@@ -263,6 +267,7 @@ void core_tests::quant_exact_tests() {
       prepare_user(k, c.view(), d, bad.data(), au);
       CHECK(au.path == CompactPath::kFloat);  // then nothing is bounded: every row is rescored
     }
+   }
   });
 
   run("batched_vnni_scan_gives_the_float32_topk_and_the_per_user_candidates", [] {
@@ -343,7 +348,7 @@ void core_tests::quant_exact_tests() {
     if (vnni) CHECK(static_cast<size_t>(cb[3]) == D.n);
   });
 
-  run("row_terms_are_ignored_below_avx512_and_match_compress", [] {
+  run("row_terms_are_ignored_at_scalar_used_at_avx2_for_int8_and_match_compress", [] {
     QuantGen g(5);
     const size_t n = 70, d = 13;
     const std::vector<float> x = g.normals(n * d);
@@ -372,14 +377,21 @@ void core_tests::quant_exact_tests() {
         CHECK(t.cnorm[j] >= std::sqrt(xx) && t.cnorm[j] <= std::sqrt(xx) * (1 + 1e-6) + 1e-40);
         if (p == Precision::kInt8) CHECK(t.rowsum[j] == rs);
       }
-      for (Level l : {Level::kScalar, Level::kAvx2}) {
-        CHECK(compact_path(l, c.view(), d) == CompactPath::kFloat);
-        CHECK(!compact_terms_used(l, p, d));
+      CHECK(compact_path(Level::kScalar, c.view(), d) == CompactPath::kFloat);
+      CHECK(!compact_terms_used(Level::kScalar, p, d));
+      if (level_supported(Level::kAvx2)) {  // AVX2: the madd path for int8 only
+        const bool i8 = p == Precision::kInt8;
+        CHECK(compact_path(Level::kAvx2, c.view(), d) == (i8 ? CompactPath::kMadd : CompactPath::kFloat));
+        CHECK(compact_terms_used(Level::kAvx2, p, d) == i8);
+        CompressedView bare2 = c.view();
+        bare2.rowsum = nullptr;
+        CHECK(compact_path(Level::kAvx2, bare2, d) == CompactPath::kFloat);
       }
       CompressedView bare = c.view();
       bare.cnorm = nullptr;
       CHECK(compact_path(Level::kAvx512, bare, d) == CompactPath::kFloat);
     }
     CHECK(!compact_terms_used(Level::kAvx512, Precision::kInt8, kVnniMaxDim + 1));
+    CHECK(!compact_terms_used(Level::kAvx2, Precision::kInt8, kVnniMaxDim + 1));
   });
 }

@@ -31,8 +31,9 @@ struct Route {
 };
 
 // Every level with the float kernels, and the levels whose quantised-user kernel this CPU has for
-// precision p and d dimensions with them (row_terms_are_ignored_below_avx512_and_match_compress
-// checks the other levels ignore the terms).
+// precision p and d dimensions with them (the test
+// row_terms_are_ignored_at_scalar_used_at_avx2_for_int8_and_match_compress checks the others
+// ignore the terms).
 inline std::vector<Route> quant_routes(recscore::Precision p, size_t d) {
   std::vector<Route> v;
   for (recscore::Isa l : isas()) {
