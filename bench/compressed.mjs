@@ -7,7 +7,7 @@
 // + the rescored float32 rows) over the call's time, as a fraction of the read-bandwidth ceiling.
 import { join } from 'node:path';
 
-import { scoringModel } from './onnx-graphs.mjs';
+import { createOrtSession } from './scoring.mjs';
 import { ROOT, fmt, median, require, textTable, uniform } from './lib.mjs';
 
 const D = 64;
@@ -39,13 +39,8 @@ export async function runCompressed({ threads = 2, quick = false, readGBs = null
   const rows = [];
   for (const B of [1, 256]) {
     const users = uniform(B * D, 40 + B);
-    const session = await ort.InferenceSession.create(scoringModel({ B, N, d: D, k: K, items, bias }), {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    });
-    const feeds = { users: new ort.Tensor('float32', users, [B, D]) };
+    const { session, feeds } = await createOrtSession(ort, { B, N, d: D, k: K, items, bias, ortItems: 'initializer', threads, ortSpinning: false });
+    feeds.users = new ort.Tensor('float32', users, [B, D]);
     const engines = { ort: () => session.run(feeds) };
     const ref = cats.f32.topK(users, { k: K, threads });
     const candidates = {};

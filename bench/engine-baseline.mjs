@@ -14,6 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 
+import { closedLoop } from './engine.mjs';
 import { BENCH_DIR, ROOT, fmt, median, prng, textTable, uniform } from './lib.mjs';
 
 const arg = (name, def) => {
@@ -54,22 +55,11 @@ for (const h of histories.slice(0, 8)) {
   if (a.items.map((x) => x.id).join() !== b.items.map((x) => x.id).join()) throw new Error('the two builds disagree on a top-20');
 }
 
-async function closedLoop(fn, perClient) {
-  let i = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: C }, async () => {
-      for (let r = 0; r < perClient; r++) await fn(histories[i++ % histories.length]);
-    }),
-  );
-  return (C * perClient * 1000) / (performance.now() - t0);
-}
-
 const per = Math.max(2, Math.round(8 * (200_000 / N) ** 0.5));
 const samples = { baseline: [], current: [] };
-for (const name of Object.keys(samples)) await closedLoop(call(name), 1); // warm-up
+for (const name of Object.keys(samples)) await closedLoop(call(name), C, 1, histories); // warm-up
 for (let r = 0; r < rounds; r++) {
-  for (const name of r % 2 ? ['current', 'baseline'] : ['baseline', 'current']) samples[name].push(await closedLoop(call(name), per));
+  for (const name of r % 2 ? ['current', 'baseline'] : ['baseline', 'current']) samples[name].push((await closedLoop(call(name), C, per, histories)).reqPerSec);
 }
 for (const { engine, catalogue } of Object.values(engines)) {
   await engine.close();

@@ -17,7 +17,8 @@ function quantile(sorted, q) {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN;
 }
 
-async function closedLoop(call, clients, perClient, histories) {
+/** C clients in a closed loop, each sending its next request when the last is answered. */
+export async function closedLoop(call, clients, perClient, histories) {
   const lat = [];
   let next = 0;
   const t0 = performance.now();

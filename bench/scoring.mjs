@@ -99,7 +99,7 @@ function rate({ B, N, d }, ms, ceilings, threads) {
   return { unit: 'GFLOP/s', value: gflops, ceiling, ofCeiling: ceiling ? gflops / ceiling : null };
 }
 
-async function createOrtSession(ort, { B, N, d, k, items, bias, ortItems, threads, ortSpinning }) {
+export async function createOrtSession(ort, { B, N, d, k, items, bias, ortItems, threads, ortSpinning }) {
   const model =
     ortItems === 'input' ? scoringModel({ B, N, d, k }) : scoringModel({ B, N, d, k, items, bias });
   const session = await ort.InferenceSession.create(model, {

@@ -56,9 +56,7 @@ export function rowsOf(catalogue: Catalogue, ids: ReadonlyArray<ItemId>): number
 
 /** Encodes and ranks, on this thread, blocking it (worker threads, batch code). */
 export function rankSync(encoder: Encoder, catalogue: Catalogue, r: RankRequest): TopKResult {
-  const vectors = encoder.backend === 'native' ? encoder.encodeSync(r.histories) : null;
-  if (!vectors) throw new Error('rankSync needs the native encoder backend; use rank()');
-  return catalogue.topK(vectors, topKOptions(r));
+  return catalogue.topK(encoder.encodeSync(r.histories), topKOptions(r)); // encodeSync: native backend only
 }
 
 /** Encodes and ranks without blocking the event loop (the native backend's work runs on the libuv pool). */

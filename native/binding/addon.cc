@@ -109,7 +109,6 @@ class Addon : public Napi::Addon<Addon> {
                  InstanceValue("badMaxLevel", bad_cap ? Napi::String::New(env, cap) : env.Null(), napi_enumerable),
                  InstanceMethod("fmaPeak", &Addon::FmaPeak),
                  InstanceMethod("packPanels", &Addon::PackPanelsM),
-                 InstanceMethod("unpackPanels", &Addon::UnpackPanelsM),
                  InstanceMethod("packCompact", &Addon::PackCompactM),
                  InstanceMethod("setSpin", &Addon::SetSpinM),
                  InstanceMethod("topK", &Addon::TopK), InstanceMethod("topKAsync", &Addon::TopKAsyncM),
@@ -140,7 +139,6 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value CompressM(const Napi::CallbackInfo& info) { return Compress(info); }
   Napi::Value CheckCompressedM(const Napi::CallbackInfo& info) { return CheckCompressed(info); }
   Napi::Value PackPanelsM(const Napi::CallbackInfo& info) { return PackPanels(info); }
-  Napi::Value UnpackPanelsM(const Napi::CallbackInfo& info) { return UnpackPanels(info); }
   Napi::Value PackCompactM(const Napi::CallbackInfo& info) { return PackCompact(info); }
   Napi::Value SetSpinM(const Napi::CallbackInfo& info) { return SetSpin(info); }
 

@@ -194,24 +194,4 @@ Napi::Value PackPanels(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value UnpackPanels(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = options(info, "unpackPanels");
-  auto panels = typed_field<float>(o, "panels", napi_float32_array, false, nullptr);
-  const size_t rows = size_field(o, "rows", 0, false);
-  const size_t d = size_field(o, "d", 0, false);
-  if (d == 0) throw_type_error(env, "d must be positive");
-  if (panels.length / recscore::panel_floats(d) != recscore::panel_count(rows) || panels.length % recscore::panel_floats(d) != 0) {
-    throw_type_error(env, "unpackPanels: panels must hold the panels of rows x d values");
-  }
-  const size_t first = size_field(o, "first", 0, true);
-  if (first > rows) throw_type_error(env, "unpackPanels: first is past the last row");
-  const size_t count = size_field(o, "count", rows - first, true);
-  if (count > rows - first) throw_type_error(env, "unpackPanels: first + count is past the last row");
-  Napi::Float32Array out = out_field(o);
-  if (out.ElementLength() != count * d) throw_type_error(env, "unpackPanels: out must hold count x d floats");
-  if (count) recscore::unpack_panels(panels.data, first, count, d, d, out.Data());
-  return env.Undefined();
-}
-
 }  // namespace recscore_binding

@@ -29,8 +29,4 @@ Napi::Value PackCompact(const Napi::CallbackInfo& info);
 // out, which must hold panel_count(rows) * panel_floats(d) floats.
 Napi::Value PackPanels(const Napi::CallbackInfo& info);
 
-// unpackPanels({ panels, rows, d, out, first?, count? }): writes rows [first, first + count)
-// (default: all rows) of the packed panels of `rows` rows row-major into out (count * d floats).
-Napi::Value UnpackPanels(const Napi::CallbackInfo& info);
-
 }  // namespace recscore_binding

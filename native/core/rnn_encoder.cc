@@ -219,15 +219,17 @@ class ChunkEncoder {
 // after idle time can take milliseconds on a virtual machine; the region is a few hundred µs).
 constexpr double kJoinWaitUs = 20;
 
-// Below this much work (multiply-adds, ~0.5 ms on one core) a call whose helpers sleep runs on
-// the caller alone: waking a helper and a barrier per step would cost more than it saves.
+// Below this much work (multiply-adds, ~0.5 ms on one core) a unit-parallel region whose helpers
+// sleep runs on the caller alone: waking a helper and a barrier per step would cost more than it
+// saves (one step of a few users is ~10-20 us). With spinning helpers (opt-in) the team joins.
 constexpr double kTeamFmas = 8e6;
 
-// Multiply-adds of `events` steps of every layer (the recurrent and input parts).
-double fmas_of(const EncoderModel& m, size_t events) {
+// Whether `events` steps of every layer (the recurrent and input parts) are worth the team.
+bool team_pays(const EncoderModel& m, size_t events) {
+  if (ThreadTeam::spin_us() > 0) return true;
   double per = 0;
   for (const RnnLayer& L : m.layers) per += static_cast<double>(L.dirs.size() * L.gates() * L.hidden * (L.hidden + L.input));
-  return per * static_cast<double>(events);
+  return per * static_cast<double>(events) >= kTeamFmas;
 }
 
 }  // namespace
@@ -248,7 +250,7 @@ void rnn_encode(const EncoderModel& m, Isa isa, const int32_t* ids, const int32_
     std::vector<size_t> rows(b);
     for (size_t u = 0; u < b; ++u) rows[u] = u;
     ChunkEncoder chunk(m, k, ids, offsets, std::move(rows), out);
-    if (nt > 1 && (ThreadTeam::spin_us() > 0 || fmas_of(m, static_cast<size_t>(offsets[b])) >= kTeamFmas)) {
+    if (nt > 1 && team_pays(m, static_cast<size_t>(offsets[b]))) {
       team->run_fixed([&](size_t t, size_t n) { chunk.run(Par{t, n, team}); }, nt, kJoinWaitUs);
     } else {
       chunk.run(Par{});
@@ -324,10 +326,8 @@ void rnn_step(const EncoderModel& m, Isa isa, float* state, const int32_t* ids, 
       off += lstm ? 2 * Hl : Hl;
     }
   };
-  // One step of a few users is ~10-20 us of work, less than waking a sleeping helper: the team
-  // joins only when its idle members spin (ThreadTeam::spin_us, opt-in), else the caller works
-  // alone (the same bits either way: each unit's chains are the same whoever computes them).
-  if (nt > 1 && b < 4 * nt && ThreadTeam::spin_us() > 0) {
+  // (The same bits either way: each unit's chains are the same whoever computes them.)
+  if (nt > 1 && b < 4 * nt && team_pays(m, b)) {
     team->run_fixed(body, nt, kJoinWaitUs);
   } else {
     body(0, 1);

@@ -6,9 +6,11 @@
  * file version per process). A version-1 file (row-major) is repacked into panels in shared
  * memory once per process, with a notice through the logger.
  */
+import { shareCompressed } from './build.js';
+import { packPanels } from './topk.js';
 import { compressedViews, readHeaderFrom } from './file.js';
 import type { CatalogueHeader, HeaderData } from './header.js';
-import { type FileVersion, matrixBytes, panelFloats } from './layout.js';
+import { type FileVersion, matrixBytes } from './layout.js';
 import type { FileIdentity } from './types.js';
 import { isVerified, rememberVerified, verifyChecksums, verifyContent, versionKey } from './verify.js';
 import { FileError, FormatError } from '../errors.js';
@@ -92,23 +94,10 @@ function mapFile(path: string, fd: number, size: number): NativeMappedFile {
 
 /** A version-1 file's row-major sections, packed in panels in shared memory. */
 function repack(matrix: Float32Array, c: CompressedParts | null, n: number, d: number): { panels: Float32Array; compressed: CompressedParts | null } {
-  const nat = native();
-  const panels = new Float32Array(new SharedArrayBuffer(panelFloats(n, d) * 4));
-  nat.packPanels({ values: matrix, rows: n, d, out: panels });
+  const panels = packPanels(matrix, n, d);
   if (!c) return { panels, compressed: null };
-  const packed = nat.packCompact({ precision: c.precision, data: c.data, rows: n, d });
-  const shared = <T extends Int8Array | Uint16Array | Float32Array>(a: T): T => {
-    const out = new (a.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer(a.byteLength));
-    out.set(a as never);
-    return out;
-  };
-  const compressed = {
-    precision: c.precision,
-    data: shared(packed),
-    scale: c.scale && shared(c.scale),
-    err: shared(c.err),
-    errBias: c.errBias && shared(c.errBias),
-  };
+  const data = native().packCompact({ precision: c.precision, data: c.data, rows: n, d });
+  const compressed = shareCompressed(c.precision, { data, scale: c.scale, err: c.err, errBias: c.errBias });
   return { panels, compressed };
 }
 

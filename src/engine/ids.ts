@@ -1,7 +1,7 @@
 /** Catalogue ids <-> the model's item indices and catalogue rows, for the engine's requests. */
 import type { Catalogue, ItemId } from '../catalogue/catalogue.js';
 import { OutOfRangeError } from '../errors.js';
-import { itemsOf, rowsOf } from '../pipeline.js';
+import { itemsOf } from '../pipeline.js';
 import { arrayLike, describe } from '../validate.js';
 import type { Recommendation } from './types.js';
 
@@ -25,8 +25,7 @@ export class IdMap {
 
   /** The catalogue row of each id. */
   rowsOf(ids: ReadonlyArray<ItemId>, name: string): number[] {
-    this.#map(ids, name, () => 0); // every id checked, errors naming the position
-    return rowsOf(this.#catalogue, ids);
+    return this.#map(ids, name, (id) => this.#catalogue.row(id));
   }
 
   /** A worker's top-k rows as ids (k entries from user `u`). */

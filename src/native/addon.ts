@@ -122,8 +122,6 @@ export interface NativeAddon {
   packCompact<T extends Int8Array | Uint16Array>(args: { precision: 'int8' | 'bf16'; data: T; rows: number; d: number }): T;
   /** Bounded spinning of idle team threads, in microseconds (0: sleep at once, the default). */
   setSpin(microseconds: number): void;
-  /** Writes rows [first, first + count) of packed panels row-major into out. */
-  unpackPanels(args: { panels: Float32Array; rows: number; d: number; out: Float32Array; first?: number; count?: number }): void;
   /** Writes the rows packed in panels into out (ceil(rows / 16) * 16 * d floats). */
   packPanels(args: { values: Float32Array; rows: number; d: number; out: Float32Array }): void;
   /** Maps the file open on `fd` when given (the caller keeps and closes it), else opens `path`. */
