@@ -14,13 +14,13 @@ const D = 64;
 const K = 20;
 
 /**
- * Bytes one B = 1 call reads: the scan copy and its per-row arrays (int8 scales; err, errBias;
- * on the quantized-user paths, VNNI and BF16, |x̂| and the int8 rowsums), the bias, then the
- * rescored candidates' panels (16 rows each, read whole).
+ * Bytes one B = 1 call reads: the scan copy and its per-row arrays (int8 scales; err; on the
+ * quantized-user paths, VNNI, madd and BF16, |x̂|), the bias, then the rescored candidates'
+ * panels (16 rows each, read whole). The bias bound term 2g|b| is computed from the bias, not read.
  */
 function bytesPerCall(precision, N, candidates, quantized) {
   const perRow = { f32: D * 4, int8: Math.ceil(D / 4) * 4 + 4, bf16: Math.ceil(D / 2) * 4 }[precision];
-  const bounds = precision === 'f32' ? 0 : 8 + (quantized ? 4 : 0) + (quantized && precision === 'int8' ? 4 : 0);
+  const bounds = precision === 'f32' ? 0 : 4 + (quantized ? 4 : 0);
   return N * (perRow + bounds + 4) + (precision === 'f32' ? 0 : candidates * 16 * D * 4);
 }
 

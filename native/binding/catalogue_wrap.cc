@@ -38,7 +38,6 @@ recscore::CompressedView CatalogueState::compressed_for(recscore::Level level) c
   if (!has_compressed || !recscore::compact_terms_used(level, v.precision, d)) return v;
   std::call_once(terms_once_, [this] { terms_ = recscore::compact_row_terms(compressed, n, d); });
   v.cnorm = terms_.cnorm.empty() ? nullptr : terms_.cnorm.data();
-  v.rowsum = terms_.rowsum.empty() ? nullptr : terms_.rowsum.data();
   return v;
 }
 

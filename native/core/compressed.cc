@@ -48,7 +48,6 @@ CompressedView Compressed::view() const {
   v.err = err.data();
   v.err_bias = err_bias.empty() ? nullptr : err_bias.data();
   v.cnorm = terms.cnorm.empty() ? nullptr : terms.cnorm.data();
-  v.rowsum = terms.rowsum.empty() ? nullptr : terms.rowsum.data();
   return v;
 }
 

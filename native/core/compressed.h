@@ -53,13 +53,11 @@ struct CompressedView {
   // Row terms of the quantised-user kernels (compressed_approx.h: compact_row_terms), or null:
   // without them every level scans with the float kernels (the same exact top-k).
   const float* cnorm = nullptr;     // cnorm_j >= |x̂_j|
-  const int32_t* rowsum = nullptr;  // int8: sum_i q_ji
 };
 
 // Derived from a compact copy, never stored in a file (compressed_approx.h).
 struct CompactRowTerms {
   std::vector<float> cnorm;
-  std::vector<int32_t> rowsum;  // int8 only
 };
 
 struct Compressed {

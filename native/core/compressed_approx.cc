@@ -17,25 +17,28 @@ const float kMargin = 1.0f + 0x1p-18f;
 const float kSlack = 1e-30f;
 
 // int8 user: uq_i = round(u_i / su) in [-range, range], su = max|u_i| / range (zero for a zero
-// user, or one whose largest element is below range * 2^-150); byte i of the operand holds
-// uq_i + offset. kVnni: range 127, offset 128 (vpdpbusd's unsigned bytes); kMadd: range 63,
-// offset 64 (bytes in [1, 127]: no vpmaddubsw pair saturates). û = su uq exactly (a float times an
+// user, or one whose largest element is below range * 2^-150); byte i of the operand holds uq_i
+// as a signed byte, and corr = 128 sum uq_i (the kernels read the row bytes as q + 128). kVnni:
+// range 127; kMadd: range 63 (no vpmaddubsw pair saturates). û = su uq exactly (a float times an
 // integer below 2^7 is exact in float64). Returns sum (u_i - û_i)², each term exact up to one
 // float64 rounding of the difference.
-double quantise_i8(const float* u, size_t d, long range, long offset, ApproxUser& au) {
+double quantise_i8(const float* u, size_t d, long range, ApproxUser& au) {
   float mx = 0;
   for (size_t i = 0; i < d; ++i) mx = std::max(mx, std::fabs(u[i]));
   const float su = mx / static_cast<float>(range);
   au.su = su;
   au.op.assign(compact_groups(d, kI8Width), 0u);  // bytes past d stay zero: padding adds nothing
   double r2 = 0;
+  int64_t sum = 0;
   for (size_t i = 0; i < d; ++i) {
     long q = su > 0 ? std::lround(static_cast<double>(u[i]) / static_cast<double>(su)) : 0;
     q = std::min(range, std::max(-range, q));
-    au.op[i / kI8Width] |= static_cast<uint32_t>(q + offset) << (8 * (i % kI8Width));
+    sum += q;
+    au.op[i / kI8Width] |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int8_t>(q))) << (8 * (i % kI8Width));
     const double diff = static_cast<double>(u[i]) - static_cast<double>(su) * static_cast<double>(q);
     r2 += diff * diff;
   }
+  au.corr = static_cast<int32_t>(128 * sum);  // |128 sum| <= 128 * 127 * kVnniMaxDim < 2^31
   return r2;
 }
 
@@ -83,10 +86,7 @@ bool compact_terms_used(Level level, Precision p, size_t d) {
 
 CompactPath compact_path(Level level, const CompressedView& c, size_t d) {
   if (!compact_terms_used(level, c.precision, d) || !c.cnorm) return CompactPath::kFloat;
-  if (c.precision == Precision::kInt8) {
-    if (!c.rowsum) return CompactPath::kFloat;
-    return kernels_for(level).dot_rows_u8i8 ? CompactPath::kVnni : CompactPath::kMadd;
-  }
+  if (c.precision == Precision::kInt8) return kernels_for(level).dot_rows_u8i8 ? CompactPath::kVnni : CompactPath::kMadd;
   return CompactPath::kBf16Dot;
 }
 
@@ -97,11 +97,10 @@ CompactRowTerms compact_row_terms(const CompressedView& c, size_t n, size_t d) {
   CompactRowTerms t;
   t.cnorm.resize(n);
   const bool i8 = c.precision == Precision::kInt8;
-  if (i8) t.rowsum.resize(n);
   const size_t w = i8 ? kI8Width : kBf16Width, groups = compact_groups(d, w);
   for (size_t p = 0; p < panel_count(n); ++p) {
     // One panel at a time, in its memory order; sums per row of the panel (index order per row).
-    int64_t qsum[kPanel] = {}, qq[kPanel] = {};
+    int64_t qq[kPanel] = {};
     double hh[kPanel] = {};
     const size_t base = p * compact_panel_elems(d, w);
     for (size_t g = 0; g < groups; ++g) {
@@ -111,7 +110,6 @@ CompactRowTerms compact_row_terms(const CompressedView& c, size_t n, size_t d) {
         for (size_t s = 0; s < dims; ++s) {
           if (i8) {
             const int64_t q = static_cast<const int8_t*>(c.data)[at + s];
-            qsum[r] += q;
             qq[r] += q * q;
           } else {
             const double v = from_bf16(static_cast<const uint16_t*>(c.data)[at + s]);
@@ -123,7 +121,6 @@ CompactRowTerms compact_row_terms(const CompressedView& c, size_t n, size_t d) {
     for (size_t r = 0; r < kPanel && p * kPanel + r < n; ++r) {
       const size_t j = p * kPanel + r;
       if (i8) {
-        t.rowsum[j] = static_cast<int32_t>(qsum[r]);  // |sum| <= 127 d: exact for any d the scan takes
         t.cnorm[j] = bound_upf(bound_up(static_cast<double>(c.scale[j]) * std::sqrt(static_cast<double>(qq[r]))));
       } else {
         t.cnorm[j] = bound_upf(bound_up(std::sqrt(bound_up_sum(hh[r], d))));
@@ -138,6 +135,10 @@ void prepare_user(const Kernels& k, const CompressedView& c, size_t d, const flo
   double nu2 = 0;
   for (size_t i = 0; i < d; ++i) nu2 += static_cast<double>(u[i]) * u[i];
   au.nu = bound_upf(bound_up(std::sqrt(bound_up_sum(nu2, d))));
+  // fl(gb |b_j|) >= 2 g |b_j| (1 + 2^-20)(1 - 2^-24) >= f_j = 2 g |b_j| wherever it does not
+  // underflow; underflow loses less than 2^-149, inside kSlack.
+  au.gb = bound_upf(bound_up(2 * bound_g(d) * (1 + 0x1p-20)));
+  au.corr = 0;
   au.path = std::isfinite(nu2) ? compact_path(k.isa, c, d) : CompactPath::kFloat;
   au.su = au.du = au.cu = 0;
   if (au.path == CompactPath::kFloat) return;
@@ -145,7 +146,7 @@ void prepare_user(const Kernels& k, const CompressedView& c, size_t d, const flo
   double r2 = 0, cu = 0;
   if (au.path == CompactPath::kVnni || au.path == CompactPath::kMadd) {
     const bool vnni = au.path == CompactPath::kVnni;
-    r2 = quantise_i8(u, d, vnni ? 127 : 63, vnni ? 128 : 64, au);
+    r2 = quantise_i8(u, d, vnni ? 127 : 63, au);
     // fl(su scale_j) and fl(F m_j) may each underflow by up to 2^-150 absolute, the first times
     // |F| <= 127² d (1 + u) (kMadd: |F| <= 63 * 127 d, less): at most (16129 d + 2) 2^-150 <=
     // (d + 1) 2^-136.
@@ -173,12 +174,14 @@ void approx_scores(const Kernels& k, const ApproxUser& au, const CompressedView&
   const size_t pan = t0 / kPanel;
   switch (au.path) {
     case CompactPath::kVnni:
-      k.dot_rows_u8i8(au.op.data(), au.su, static_cast<const int8_t*>(c.data) + pan * compact_panel_elems(d, kI8Width),
-                      c.rowsum + t0, d, nt, c.scale + t0, approx);
+      k.dot_rows_u8i8(au.op.data(), au.su, au.corr,
+                      static_cast<const int8_t*>(c.data) + pan * compact_panel_elems(d, kI8Width), d, nt,
+                      c.scale + t0, approx);
       break;
     case CompactPath::kMadd:
-      k.dot_rows_u7i8(au.op.data(), au.su, static_cast<const int8_t*>(c.data) + pan * compact_panel_elems(d, kI8Width),
-                      c.rowsum + t0, d, nt, c.scale + t0, approx);
+      k.dot_rows_u7i8(au.op.data(), au.su, au.corr,
+                      static_cast<const int8_t*>(c.data) + pan * compact_panel_elems(d, kI8Width), d, nt,
+                      c.scale + t0, approx);
       break;
     case CompactPath::kBf16Dot:
       k.dot_rows_bf16_pairs(au.op.data(), static_cast<const uint16_t*>(c.data) + pan * compact_panel_elems(d, kBf16Width),
@@ -199,14 +202,18 @@ void approx_scores(const Kernels& k, const ApproxUser& au, const CompressedView&
 namespace {
 
 // approx_bounds' loop, specialised on what the catalogue and the path have (so that it vectorises).
-template <bool kBias, bool kErrBias, bool kQuant>
-void bounds_loop(const ApproxUser& au, const float* b, const float* e, const float* eb, const float* cn, size_t nt,
-                 float* approx, float* err) {
-  const float nu = au.nu, du = au.du, cu = au.cu;
+// f_j = 2 g |b_j| is computed here from the bias (au.gb) rather than read from c.err_bias: the
+// same bound term, rounded up, for 4 bytes per row fewer read.
+template <bool kBias, bool kQuant>
+void bounds_loop(const ApproxUser& au, const float* b, const float* e, const float* cn, size_t nt, float* approx,
+                 float* err) {
+  const float nu = au.nu, du = au.du, cu = au.cu, gb = au.gb;
   for (size_t i = 0; i < nt; ++i) {
-    if (kBias) approx[i] += b[i];
     float v = nu * e[i];
-    if (kErrBias) v += eb[i];
+    if (kBias) {
+      v += gb * std::fabs(b[i]);
+      approx[i] += b[i];
+    }
     if (kQuant) v += du * cn[i] + cu;
     err[i] = v * kMargin + kSlack;
   }
@@ -219,19 +226,9 @@ void approx_bounds(const ApproxUser& au, const CompressedView& c, const float* b
   // Every term is non-negative, so the loop's few float32 roundings stay far inside kMargin.
   const float* e = c.err + t0;
   const float* b = bias ? bias + t0 : nullptr;
-  const float* eb = c.err_bias ? c.err_bias + t0 : nullptr;
   const float* cn = au.path != CompactPath::kFloat ? c.cnorm + t0 : nullptr;
-  const int which = (b ? 4 : 0) | (eb ? 2 : 0) | (cn ? 1 : 0);
-  switch (which) {
-    case 0: return bounds_loop<false, false, false>(au, b, e, eb, cn, nt, approx, err);
-    case 1: return bounds_loop<false, false, true>(au, b, e, eb, cn, nt, approx, err);
-    case 2: return bounds_loop<false, true, false>(au, b, e, eb, cn, nt, approx, err);
-    case 3: return bounds_loop<false, true, true>(au, b, e, eb, cn, nt, approx, err);
-    case 4: return bounds_loop<true, false, false>(au, b, e, eb, cn, nt, approx, err);
-    case 5: return bounds_loop<true, false, true>(au, b, e, eb, cn, nt, approx, err);
-    case 6: return bounds_loop<true, true, false>(au, b, e, eb, cn, nt, approx, err);
-    default: return bounds_loop<true, true, true>(au, b, e, eb, cn, nt, approx, err);
-  }
+  if (b) return cn ? bounds_loop<true, true>(au, b, e, cn, nt, approx, err) : bounds_loop<true, false>(au, b, e, cn, nt, approx, err);
+  return cn ? bounds_loop<false, true>(au, b, e, cn, nt, approx, err) : bounds_loop<false, false>(au, b, e, cn, nt, approx, err);
 }
 
 CompactPath compressed_approx(const ScoreRequest& r, const CompressedView& c, size_t user, float* approx, float* err) {

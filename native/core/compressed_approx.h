@@ -5,11 +5,12 @@
 //             dot_rows_bf16, every level). E_j = |u| e_j + f_j (compressed.h).
 //   kVnni     int8 catalogues at the AVX-512 level with VNNI: the user quantised to int8 codes
 //             uq = round(u / su), su = max|u_i| / 127, û = su uq; I_j = uq . q_j exact in int32
-//             (vpdpbusd on uq + 128, minus 128 rowsum_j); a_j = float(I_j) * (su * scale_j) + b_j.
+//             (vpdpbusd of the row bytes read as q + 128 against uq, minus the user's constant
+//             128 sum uq: no per-row term); a_j = float(I_j) * (su * scale_j) + b_j.
 //   kMadd     int8 catalogues without VNNI (the AVX2 level, and AVX-512 on a CPU without VNNI):
 //             as kVnni with 7-bit user codes, uq in [-63, 63], su = max|u_i| / 63, I_j exact in
-//             int32 (vpmaddubsw on uq + 64, which never saturates, then vpmaddwd; minus 64
-//             rowsum_j); the same float32 arithmetic, so the same bound with its coarser Δ.
+//             int32 (vpmaddubsw of q + 128 against uq, which never saturates, then vpmaddwd; minus
+//             128 sum uq); the same float32 arithmetic, so the same bound with its coarser Δ.
 //   kBf16Dot  bf16 catalogues at the AVX-512 level with AVX512_BF16: û = the user rounded to
 //             bfloat16 (to nearest even, finite, subnormals zero); vdpbf16ps chains.
 //
@@ -52,7 +53,7 @@ inline double bound_g(size_t d) { return (static_cast<double>(d) + 32) * 0x1p-23
 // [sync, any thread] The path a scan at `level` takes over c (d dimensions): kVnni / kBf16Dot
 // when the level's kernel table has the kernel (kernels_for: AVX-512 with VNNI / AVX512_BF16),
 // else kMadd for int8 at the AVX2 and AVX-512 levels, when c carries the row terms the path
-// needs (cnorm, and rowsum for int8); otherwise kFloat. The scalar level always takes kFloat.
+// needs (cnorm); otherwise kFloat. The scalar level always takes kFloat.
 CompactPath compact_path(Level level, const CompressedView& c, size_t d);
 
 // [sync, any thread] Whether a scan at `level` over a copy of precision p and d dimensions would
@@ -61,7 +62,7 @@ bool compact_terms_used(Level level, Precision p, size_t d);
 
 // [sync, any thread] The row terms of rows [0, n) of c (read from the packed compact copy; the
 // padding is not read): cnorm_j >= |x̂_j| (float64 from the codes, rounded up to a float; int8:
-// scale_j sqrt(sum q²)) and, for int8, rowsum_j = sum_i q_ji (exact).
+// scale_j sqrt(sum q²)).
 CompactRowTerms compact_row_terms(const CompressedView& c, size_t n, size_t d);
 
 // One user, prepared for approx_tile: its norm bound and, on the quantised paths, its operand.
@@ -72,7 +73,9 @@ struct ApproxUser {
   float su = 0;  // kVnni, kMadd: the user's scale
   float du = 0;  // >= (1 + g) |û - u|
   float cu = 0;  // the absolute term c_u
-  std::vector<uint32_t> op;  // kVnni, kMadd: ceil(d/4) words of biased bytes; kBf16Dot: ceil(d/2) pairs
+  float gb = 0;  // >= 2 g (1 + 2^-20): f_j is taken as fl(gb |b_j|) (approx_bounds)
+  int32_t corr = 0;  // kVnni, kMadd: 128 sum uq_i (the kernels read row bytes as q + 128)
+  std::vector<uint32_t> op;  // kVnni, kMadd: ceil(d/4) words of signed codes; kBf16Dot: ceil(d/2) pairs
 };
 
 // [sync, any thread] Prepares user u (d floats) for scans at kernels k over c. A user with a

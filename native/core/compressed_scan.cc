@@ -210,11 +210,13 @@ void scan_users_together(const ScoreRequest& r, const CompressedView& c, const K
   std::vector<ApproxUser> aus(b);
   std::vector<uint32_t> ub(b * groups, 0u);
   std::vector<float> su(b, 0.0f);
+  std::vector<int32_t> corr(b, 0);
   for (size_t u = 0; u < b; ++u) {
     prepare_user(kern, c, d, r.users + u * d, aus[u]);
     if (aus[u].path != CompactPath::kVnni) continue;
     std::copy(aus[u].op.begin(), aus[u].op.end(), ub.begin() + static_cast<std::ptrdiff_t>(u * groups));
     su[u] = aus[u].su;
+    corr[u] = aus[u].corr;
   }
   const int8_t* q = static_cast<const int8_t*>(c.data);
   std::vector<Pass> passes(threads * b);  // member m, user u at m * b + u
@@ -232,9 +234,9 @@ void scan_users_together(const ScoreRequest& r, const CompressedView& c, const K
       const size_t nt = std::min(kTile, hi - t0);
       for (size_t u0 = 0; u0 < b; u0 += kGemmChunk) {
         const size_t m = std::min(kGemmChunk, b - u0);
-        kern.gemm_u8i8(ub.data() + u0 * groups, groups, su.data() + u0, m,
-                       q + (t0 / kPanel) * compact_panel_elems(d, kI8Width), c.rowsum + t0, d, nt, c.scale + t0,
-                       sc.approx.data(), kTile);
+        kern.gemm_u8i8(ub.data() + u0 * groups, groups, su.data() + u0, corr.data() + u0, m,
+                       q + (t0 / kPanel) * compact_panel_elems(d, kI8Width), d, nt, c.scale + t0, sc.approx.data(),
+                       kTile);
         for (size_t u = u0; u < u0 + m; ++u) {
           float* a = sc.approx.data() + (u - u0) * kTile;
           if (aus[u].path != CompactPath::kVnni) approx_scores(kern, aus[u], c, d, t0, nt, a);

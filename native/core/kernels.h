@@ -32,24 +32,26 @@ struct Kernels {
   // [sync, any thread] The quantised-user kernels of compressed scans (compressed_approx.h), null
   // where the level or the CPU lacks them (the AVX-512 table has them with VNNI / AVX512_BF16).
   // Same panels and rows as above. Their values differ from dot_rows_*'s; the bound covers each.
-  //   int8: ub4 holds ceil(d / 4) words of 4 biased user bytes (dimension 4g + t in byte t,
-  //   ub = uq + 128, bytes past d zero); I_j = sum_i ub_i q_ji - 128 rowsum[j], exact in int32
-  //   (vpdpbusd; d <= kVnniMaxDim); out[j] = float(I_j) * (su * scale[j]).
-  void (*dot_rows_u8i8)(const uint32_t* ub4, float su, const int8_t* q, const int32_t* rowsum, size_t d, size_t n,
+  //   int8: uq4 holds ceil(d / 4) words of 4 signed user codes (dimension 4g + t in byte t,
+  //   uq in [-127, 127], bytes past d zero); each row byte is read as the unsigned q + 128 (xor
+  //   0x80), so the instruction sums (q + 128) uq and corr = 128 sum_i uq_i takes the offset
+  //   back: I_j = sum_i uq_i q_ji, exact in int32 (vpdpbusd; d <= kVnniMaxDim); out[j] =
+  //   float(I_j) * (su * scale[j]). No per-row term is read but the scale.
+  void (*dot_rows_u8i8)(const uint32_t* uq4, float su, int32_t corr, const int8_t* q, size_t d, size_t n,
                         const float* scale, float* out);
   //   bf16: pairs holds ceil(d / 2) words, the user's bfloat16 of dimensions 2g (low half) and
   //   2g + 1 (high half; zero past d); out[j] = one vdpbf16ps chain over the groups in order
   //   (the row's half past d, odd d, is masked to zero: padding is never used).
   void (*dot_rows_bf16_pairs)(const uint32_t* pairs, const uint16_t* h, size_t d, size_t n, float* out);
   //   int8, m users at once (batched scans): out[u * ldo + j] = dot_rows_u8i8's value for user u
-  //   (operand ub4 + u * ldu, scale su[u]), bit for bit.
-  void (*gemm_u8i8)(const uint32_t* ub4, size_t ldu, const float* su, size_t m, const int8_t* q, const int32_t* rowsum,
+  //   (operand uq4 + u * ldu, scale su[u], correction corr[u]), bit for bit.
+  void (*gemm_u8i8)(const uint32_t* uq4, size_t ldu, const float* su, const int32_t* corr, size_t m, const int8_t* q,
                     size_t d, size_t n, const float* scale, float* out, size_t ldo);
   //   int8 without VNNI (the AVX2 table, so AVX2 and AVX-512 without VNNI; vpmaddubsw +
-  //   vpmaddwd): as dot_rows_u8i8 but with 7-bit user codes, ub = uq + 64 in [1, 127] (uq in
-  //   [-63, 63]), so no vpmaddubsw pair saturates; I_j = sum_i ub_i q_ji - 64 rowsum[j], exact in
-  //   int32 (d <= kVnniMaxDim); out[j] = float(I_j) * (su * scale[j]).
-  void (*dot_rows_u7i8)(const uint32_t* ub4, float su, const int8_t* q, const int32_t* rowsum, size_t d, size_t n,
+  //   vpmaddwd): as dot_rows_u8i8 but with 7-bit user codes, uq in [-63, 63], so no vpmaddubsw
+  //   pair (q + 128) uq saturates (|pair| <= 2 * 255 * 63 = 32130 < 32767); I_j exact in int32
+  //   (d <= kVnniMaxDim); out[j] = float(I_j) * (su * scale[j]).
+  void (*dot_rows_u7i8)(const uint32_t* uq4, float su, int32_t corr, const int8_t* q, size_t d, size_t n,
                         const float* scale, float* out);
   Isa isa;
 };
@@ -63,10 +65,10 @@ extern const Kernels kScalarKernels;
 extern const Kernels kAvx2Kernels;
 // kernels_avx512_compact.cc: AVX-512 VNNI and AVX512_BF16 (kernels_for puts them in the AVX-512
 // table when cpu_features() has them).
-void dot_rows_u8i8_avx512vnni(const uint32_t* ub4, float su, const int8_t* q, const int32_t* rowsum, size_t d,
-                              size_t n, const float* scale, float* out);
+void dot_rows_u8i8_avx512vnni(const uint32_t* uq4, float su, int32_t corr, const int8_t* q, size_t d, size_t n,
+                              const float* scale, float* out);
 void dot_rows_bf16_pairs_avx512bf16(const uint32_t* pairs, const uint16_t* h, size_t d, size_t n, float* out);
-void gemm_u8i8_avx512vnni(const uint32_t* ub4, size_t ldu, const float* su, size_t m, const int8_t* q,
-                          const int32_t* rowsum, size_t d, size_t n, const float* scale, float* out, size_t ldo);
+void gemm_u8i8_avx512vnni(const uint32_t* uq4, size_t ldu, const float* su, const int32_t* corr, size_t m,
+                          const int8_t* q, size_t d, size_t n, const float* scale, float* out, size_t ldo);
 
 }  // namespace recscore

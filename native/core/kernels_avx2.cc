@@ -206,70 +206,71 @@ RS_AVX2 void dot_rows_bf16_avx2(const float* u, const uint16_t* h, size_t d, siz
 }
 
 
-// The int8 kernel without VNNI (compressed_approx.h, CompactPath::kMadd): user bytes ub = uq + 64
-// in [1, 127] (7-bit codes), so each vpmaddubsw pair |ub0 q0 + ub1 q1| <= 2 * 127 * 128 = 32512
-// < 32767 never saturates; vpmaddwd against ones then adds the two pairs of each 32-bit lane (one
+// The int8 kernel without VNNI (compressed_approx.h, CompactPath::kMadd): the row bytes read as
+// the unsigned q + 128 (xor 0x80, in [0, 255]) against the user's signed 7-bit codes uq in
+// [-63, 63], so each vpmaddubsw pair |(q0 + 128) uq0 + (q1 + 128) uq1| <= 2 * 255 * 63 = 32130 <
+// 32767 never saturates; vpmaddwd against ones then adds the two pairs of each 32-bit lane (one
 // row's 4 dimensions) into int32, exact. acc[2p], acc[2p + 1] = rows 0-7, 8-15 of panel p, summed
 // over the groups in order (P panels in flight: 2P independent integer chains).
 template <size_t P>
-RS_AVX2_INLINE void u7i8_panels(const uint32_t* ub4, const char* base, size_t stride, size_t groups, __m256i* acc) {
-  const __m256i ones = _mm256_set1_epi16(1);
+RS_AVX2_INLINE void u7i8_panels(const uint32_t* uq4, const char* base, size_t stride, size_t groups, __m256i* acc) {
+  const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8(static_cast<char>(0x80));
   for (size_t p = 0; p < 2 * P; ++p) acc[p] = _mm256_setzero_si256();
   for (size_t g = 0; g < groups; ++g) {
-    const __m256i u = _mm256_set1_epi32(static_cast<int>(ub4[g]));
+    const __m256i u = _mm256_set1_epi32(static_cast<int>(uq4[g]));
     for (size_t p = 0; p < P; ++p) {
       const char* at = base + p * stride + g * 64;
-      const __m256i lo = _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at)));
-      const __m256i hi = _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + 32)));
-      acc[2 * p] = _mm256_add_epi32(acc[2 * p], _mm256_madd_epi16(lo, ones));
-      acc[2 * p + 1] = _mm256_add_epi32(acc[2 * p + 1], _mm256_madd_epi16(hi, ones));
+      const __m256i v0 = _mm256_xor_si256(flip, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at)));
+      const __m256i v1 = _mm256_xor_si256(flip, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + 32)));
+      acc[2 * p] = _mm256_add_epi32(acc[2 * p], _mm256_madd_epi16(_mm256_maddubs_epi16(v0, u), ones));
+      acc[2 * p + 1] = _mm256_add_epi32(acc[2 * p + 1], _mm256_madd_epi16(_mm256_maddubs_epi16(v1, u), ones));
     }
   }
 }
 
-// out[0, 8) = float(acc - 64 rowsum) * (su * scale), as the VNNI kernel's store.
-RS_AVX2_INLINE void u7i8_store(__m256i acc, __m256 su, const int32_t* rowsum, const float* scale, float* out) {
-  const __m256i rs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rowsum));
-  const __m256i exact = _mm256_sub_epi32(acc, _mm256_slli_epi32(rs, 6));
+// out[0, 8) = float(acc - corr) * (su * scale), as the VNNI kernel's store.
+RS_AVX2_INLINE void u7i8_store(__m256i acc, __m256 su, __m256i corr, const float* scale, float* out) {
+  const __m256i exact = _mm256_sub_epi32(acc, corr);
   const __m256 mult = _mm256_mul_ps(su, _mm256_loadu_ps(scale));
   _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_cvtepi32_ps(exact), mult));
 }
 
 constexpr size_t kU7InFlight = 4;  // panels per step: 8 accumulators, no spill
 
-RS_AVX2 void dot_rows_u7i8_avx2(const uint32_t* ub4, float su, const int8_t* q, const int32_t* rowsum, size_t d,
-                                size_t n, const float* scale, float* out) {
+RS_AVX2 void dot_rows_u7i8_avx2(const uint32_t* uq4, float su, int32_t corr, const int8_t* q, size_t d, size_t n,
+                                const float* scale, float* out) {
   const char* base = reinterpret_cast<const char*>(q);
   const size_t groups = compact_groups(d, kI8Width), stride = 64 * groups;
   const __m256 suv = _mm256_set1_ps(su);
+  const __m256i cv = _mm256_set1_epi32(corr);
   const size_t full = n / kPanel;
   size_t p = 0;
   for (; p + kU7InFlight <= full; p += kU7InFlight) {
     __m256i acc[2 * kU7InFlight];
-    u7i8_panels<kU7InFlight>(ub4, base + p * stride, stride, groups, acc);
+    u7i8_panels<kU7InFlight>(uq4, base + p * stride, stride, groups, acc);
     for (size_t i = 0; i < 2 * kU7InFlight; ++i) {
       const size_t j = p * kPanel + 8 * i;
-      u7i8_store(acc[i], suv, rowsum + j, scale + j, out + j);
+      u7i8_store(acc[i], suv, cv, scale + j, out + j);
     }
   }
   for (; p < full; ++p) {
     __m256i acc[2];
-    u7i8_panels<1>(ub4, base + p * stride, stride, groups, acc);
+    u7i8_panels<1>(uq4, base + p * stride, stride, groups, acc);
     for (size_t i = 0; i < 2; ++i) {
       const size_t j = p * kPanel + 8 * i;
-      u7i8_store(acc[i], suv, rowsum + j, scale + j, out + j);
+      u7i8_store(acc[i], suv, cv, scale + j, out + j);
     }
   }
   const size_t tail = n - full * kPanel;
   if (tail) {  // the partial last panel: its rows past n are padding; nothing past n is read or written
     __m256i acc[2];
-    u7i8_panels<1>(ub4, base + full * stride, stride, groups, acc);
+    u7i8_panels<1>(uq4, base + full * stride, stride, groups, acc);
     alignas(32) int32_t buf[kPanel];
     _mm256_store_si256(reinterpret_cast<__m256i*>(buf), acc[0]);
     _mm256_store_si256(reinterpret_cast<__m256i*>(buf + 8), acc[1]);
     for (size_t r = 0; r < tail; ++r) {
       const size_t j = full * kPanel + r;
-      const int32_t exact = buf[r] - rowsum[j] * 64;
+      const int32_t exact = buf[r] - corr;
       out[j] = static_cast<float>(exact) * (su * scale[j]);
     }
   }

@@ -33,13 +33,19 @@ RS_INLINE_AVX512_VNNI __m512i dpbusd(__m512i acc, __m512i u, __m512i v) {
   return acc;
 }
 
-// acc[p] = sum over the groups of panel p of ub . q, exact int32 (the caller bounds d). Integer
+// The row bytes as vpdpbusd's unsigned operand: q xor 0x80 = q + 128 (the user's codes are the
+// signed operand; the kernels subtract corr = 128 sum uq at the end).
+RS_INLINE_AVX512_VNNI __m512i biased(const char* at) {
+  return _mm512_xor_si512(_mm512_loadu_si512(at), _mm512_set1_epi8(static_cast<char>(0x80)));
+}
+
+// acc[p] = sum over the groups of panel p of (q + 128) . uq, exact int32 (the caller bounds d). Integer
 // sums are exact in any order: each panel's groups go round-robin into kSplit partial sums (so
 // the instructions' latency overlaps while the panel is read front to back, one stream for the
 // prefetcher), added at the end.
 constexpr size_t kSplit = 4;
 template <size_t P>
-RS_INLINE_AVX512_VNNI void u8i8_panels(const uint32_t* ub4, const char* base, size_t stride, size_t groups,
+RS_INLINE_AVX512_VNNI void u8i8_panels(const uint32_t* uq4, const char* base, size_t stride, size_t groups,
                                        __m512i* acc) {
   for (size_t p = 0; p < P; ++p) {
     const char* panel = base + p * stride;
@@ -48,19 +54,19 @@ RS_INLINE_AVX512_VNNI void u8i8_panels(const uint32_t* ub4, const char* base, si
     size_t g = 0;
     for (; g + kSplit <= groups; g += kSplit) {
       for (size_t s = 0; s < kSplit; ++s) {
-        part[s] = dpbusd(part[s], _mm512_set1_epi32(static_cast<int>(ub4[g + s])), _mm512_loadu_si512(panel + (g + s) * 64));
+        part[s] = dpbusd(part[s], biased(panel + (g + s) * 64), _mm512_set1_epi32(static_cast<int>(uq4[g + s])));
       }
     }
-    for (; g < groups; ++g) part[0] = dpbusd(part[0], _mm512_set1_epi32(static_cast<int>(ub4[g])), _mm512_loadu_si512(panel + g * 64));
+    for (; g < groups; ++g) part[0] = dpbusd(part[0], biased(panel + g * 64), _mm512_set1_epi32(static_cast<int>(uq4[g])));
     acc[p] = _mm512_add_epi32(_mm512_add_epi32(part[0], part[1]), _mm512_add_epi32(part[2], part[3]));
   }
 }
 
-// out = float(acc - 128 rowsum) * (su * scale) for the rows of mask m.
-RS_INLINE_AVX512_VNNI void u8i8_store(__m512i acc, __m512 su, const int32_t* rowsum, const float* scale, __mmask16 m,
+// out = float(acc - corr) * (su * scale) for the rows of mask m.
+RS_INLINE_AVX512_VNNI void u8i8_store(__m512i acc, __m512 su, __m512i corr, const float* scale, __mmask16 m,
                                       float* out) {
-  // (The zero-masked forms: GCC 12's unmasked shift and conversion read an "undefined" vector.)
-  const __m512i exact = _mm512_sub_epi32(acc, _mm512_maskz_slli_epi32(m, _mm512_maskz_loadu_epi32(m, rowsum), 7));
+  // (The zero-masked forms: GCC 12's unmasked conversion reads an "undefined" vector.)
+  const __m512i exact = _mm512_maskz_sub_epi32(m, acc, corr);
   const __m512 mult = _mm512_mul_ps(su, _mm512_maskz_loadu_ps(m, scale));
   _mm512_mask_storeu_ps(out, m, _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(m, exact), mult));
 }
@@ -100,37 +106,37 @@ RS_INLINE_AVX512_BF16 void bf16_panels(const uint32_t* pairs, const char* base, 
 
 }  // namespace
 
-RS_TARGET_AVX512_VNNI void dot_rows_u8i8_avx512vnni(const uint32_t* ub4, float su, const int8_t* q,
-                                                    const int32_t* rowsum, size_t d, size_t n, const float* scale,
-                                                    float* out) {
+RS_TARGET_AVX512_VNNI void dot_rows_u8i8_avx512vnni(const uint32_t* uq4, float su, int32_t corr, const int8_t* q,
+                                                    size_t d, size_t n, const float* scale, float* out) {
   const char* base = reinterpret_cast<const char*>(q);
   const size_t groups = compact_groups(d, kI8Width), stride = 64 * groups;
   const __m512 suv = _mm512_set1_ps(su);
+  const __m512i cv = _mm512_set1_epi32(corr);
   const size_t panels = panel_count(n);
   size_t p = 0;
   for (; p + kInFlight <= n / kPanel; p += kInFlight) {
     __m512i acc[kInFlight];
-    u8i8_panels<kInFlight>(ub4, base + p * stride, stride, groups, acc);
+    u8i8_panels<kInFlight>(uq4, base + p * stride, stride, groups, acc);
     for (size_t i = 0; i < kInFlight; ++i) {
       const size_t j = (p + i) * kPanel;
-      u8i8_store(acc[i], suv, rowsum + j, scale + j, 0xffff, out + j);
+      u8i8_store(acc[i], suv, cv, scale + j, 0xffff, out + j);
     }
   }
   for (; p < panels; ++p) {
     __m512i acc[1];
-    u8i8_panels<1>(ub4, base + p * stride, stride, groups, acc);
+    u8i8_panels<1>(uq4, base + p * stride, stride, groups, acc);
     const size_t j = p * kPanel;
-    u8i8_store(acc[0], suv, rowsum + j, scale + j, lanes(n - j), out + j);
+    u8i8_store(acc[0], suv, cv, scale + j, lanes(n - j), out + j);
   }
 }
 
 namespace {
 
-// MR users x NP panels: MR * NP accumulators, the NP panel groups loaded once per group for all
-// MR users (each user's 4 bytes broadcast). Users are ldu words apart in ub4.
+// MR users x NP panels: MR * NP accumulators, the NP panel groups loaded (and biased) once per
+// group for all MR users (each user's 4 bytes broadcast). Users are ldu words apart in uq4.
 template <size_t MR, size_t NP>
-RS_INLINE_AVX512_VNNI void u8i8_tile(const uint32_t* ub4, size_t ldu, const float* su, const char* base,
-                                     size_t stride, size_t groups, const int32_t* rowsum, const float* scale,
+RS_INLINE_AVX512_VNNI void u8i8_tile(const uint32_t* uq4, size_t ldu, const float* su, const int32_t* corr,
+                                     const char* base, size_t stride, size_t groups, const float* scale,
                                      size_t first, size_t n, float* out, size_t ldo) {
   __m512i acc[MR][NP];
   for (size_t r = 0; r < MR; ++r) {
@@ -138,52 +144,54 @@ RS_INLINE_AVX512_VNNI void u8i8_tile(const uint32_t* ub4, size_t ldu, const floa
   }
   for (size_t g = 0; g < groups; ++g) {
     __m512i v[NP];
-    for (size_t p = 0; p < NP; ++p) v[p] = _mm512_loadu_si512(base + p * stride + g * 64);
+    for (size_t p = 0; p < NP; ++p) v[p] = biased(base + p * stride + g * 64);
     for (size_t r = 0; r < MR; ++r) {
-      const __m512i u = _mm512_set1_epi32(static_cast<int>(ub4[r * ldu + g]));
-      for (size_t p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], u, v[p]);
+      const __m512i u = _mm512_set1_epi32(static_cast<int>(uq4[r * ldu + g]));
+      for (size_t p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], v[p], u);
     }
   }
   for (size_t p = 0; p < NP; ++p) {
     const size_t j = first + p * kPanel;
     const __mmask16 m = lanes(n - j);
-    for (size_t r = 0; r < MR; ++r) u8i8_store(acc[r][p], _mm512_set1_ps(su[r]), rowsum + j, scale + j, m, out + r * ldo + j);
+    for (size_t r = 0; r < MR; ++r) {
+      u8i8_store(acc[r][p], _mm512_set1_ps(su[r]), _mm512_set1_epi32(corr[r]), scale + j, m, out + r * ldo + j);
+    }
   }
 }
 
 constexpr size_t kGemmUsers = 6;  // MR: 6 x 4 = 24 accumulators, 4 panel loads, one broadcast
 
 template <size_t MR>
-RS_INLINE_AVX512_VNNI void u8i8_users(const uint32_t* ub4, size_t ldu, const float* su, const char* base,
-                                      size_t stride, size_t groups, const int32_t* rowsum, const float* scale,
-                                      size_t n, float* out, size_t ldo) {
+RS_INLINE_AVX512_VNNI void u8i8_users(const uint32_t* uq4, size_t ldu, const float* su, const int32_t* corr,
+                                      const char* base, size_t stride, size_t groups, const float* scale, size_t n,
+                                      float* out, size_t ldo) {
   const size_t panels = panel_count(n);
   size_t p = 0;
   for (; p + 4 <= panels; p += 4) {
-    u8i8_tile<MR, 4>(ub4, ldu, su, base + p * stride, stride, groups, rowsum, scale, p * kPanel, n, out, ldo);
+    u8i8_tile<MR, 4>(uq4, ldu, su, corr, base + p * stride, stride, groups, scale, p * kPanel, n, out, ldo);
   }
   for (; p < panels; ++p) {
-    u8i8_tile<MR, 1>(ub4, ldu, su, base + p * stride, stride, groups, rowsum, scale, p * kPanel, n, out, ldo);
+    u8i8_tile<MR, 1>(uq4, ldu, su, corr, base + p * stride, stride, groups, scale, p * kPanel, n, out, ldo);
   }
 }
 
 }  // namespace
 
-RS_TARGET_AVX512_VNNI void gemm_u8i8_avx512vnni(const uint32_t* ub4, size_t ldu, const float* su, size_t m,
-                                                const int8_t* q, const int32_t* rowsum, size_t d, size_t n,
-                                                const float* scale, float* out, size_t ldo) {
+RS_TARGET_AVX512_VNNI void gemm_u8i8_avx512vnni(const uint32_t* uq4, size_t ldu, const float* su, const int32_t* corr,
+                                                size_t m, const int8_t* q, size_t d, size_t n, const float* scale,
+                                                float* out, size_t ldo) {
   const char* base = reinterpret_cast<const char*>(q);
   const size_t groups = compact_groups(d, kI8Width), stride = 64 * groups;
   for (size_t u = 0; u < m; u += kGemmUsers) {
-    const uint32_t* ub = ub4 + u * ldu;
+    const uint32_t* ub = uq4 + u * ldu;
     float* o = out + u * ldo;
     switch (m - u < kGemmUsers ? m - u : kGemmUsers) {
-      case 6: u8i8_users<6>(ub, ldu, su + u, base, stride, groups, rowsum, scale, n, o, ldo); break;
-      case 5: u8i8_users<5>(ub, ldu, su + u, base, stride, groups, rowsum, scale, n, o, ldo); break;
-      case 4: u8i8_users<4>(ub, ldu, su + u, base, stride, groups, rowsum, scale, n, o, ldo); break;
-      case 3: u8i8_users<3>(ub, ldu, su + u, base, stride, groups, rowsum, scale, n, o, ldo); break;
-      case 2: u8i8_users<2>(ub, ldu, su + u, base, stride, groups, rowsum, scale, n, o, ldo); break;
-      default: u8i8_users<1>(ub, ldu, su + u, base, stride, groups, rowsum, scale, n, o, ldo); break;
+      case 6: u8i8_users<6>(ub, ldu, su + u, corr + u, base, stride, groups, scale, n, o, ldo); break;
+      case 5: u8i8_users<5>(ub, ldu, su + u, corr + u, base, stride, groups, scale, n, o, ldo); break;
+      case 4: u8i8_users<4>(ub, ldu, su + u, corr + u, base, stride, groups, scale, n, o, ldo); break;
+      case 3: u8i8_users<3>(ub, ldu, su + u, corr + u, base, stride, groups, scale, n, o, ldo); break;
+      case 2: u8i8_users<2>(ub, ldu, su + u, corr + u, base, stride, groups, scale, n, o, ldo); break;
+      default: u8i8_users<1>(ub, ldu, su + u, corr + u, base, stride, groups, scale, n, o, ldo); break;
     }
   }
 }
@@ -210,10 +218,9 @@ RS_TARGET_AVX512_BF16 void dot_rows_bf16_pairs_avx512bf16(const uint32_t* pairs,
 
 #else  // not x86: never in a table (kernels_for gives them only with the CPU features).
 namespace recscore {
-void dot_rows_u8i8_avx512vnni(const uint32_t*, float, const int8_t*, const int32_t*, size_t, size_t, const float*,
-                              float*) {}
+void dot_rows_u8i8_avx512vnni(const uint32_t*, float, int32_t, const int8_t*, size_t, size_t, const float*, float*) {}
 void dot_rows_bf16_pairs_avx512bf16(const uint32_t*, const uint16_t*, size_t, size_t, float*) {}
-void gemm_u8i8_avx512vnni(const uint32_t*, size_t, const float*, size_t, const int8_t*, const int32_t*, size_t, size_t,
+void gemm_u8i8_avx512vnni(const uint32_t*, size_t, const float*, const int32_t*, size_t, const int8_t*, size_t, size_t,
                           const float*, float*, size_t) {}
 }  // namespace recscore
 #endif

@@ -2,8 +2,9 @@
 // dot_rows_u7i8, dot_rows_bf16_pairs), where the AVX-512 (AVX2 for dot_rows_u7i8) table has them
 // on this CPU:
 //   - madd (vpmaddubsw, 7-bit user codes): bit-exact against int64 arithmetic like VNNI, and on
-//     the near-saturation worst cases (user codes +-63, item codes +-127, every pair at up to
-//     2 * 127 * 127) the kernel's I_j, read back exactly, equals the int64 sum: no saturation;
+//     the near-saturation worst cases (user codes +-63, item codes +-127, read as q + 128: every
+//     pair at up to 2 * 255 * 63) the kernel's I_j, read back exactly, equals the int64 sum: no
+//     saturation;
 //   - VNNI: the int8 GEMM bit-exact against the one-user kernel, which is bit-exact against the exact integer dot product in int64 and the two float32
 //     products (the kernel's arithmetic has one value), at d up to kVnniMaxDim with the
 //     accumulator's extreme values, junk in every padding byte;
@@ -46,12 +47,13 @@ float step(float acc, float u, float x) {
 float sdm_step(float acc, float u0, float x0, float u1, float x1) { return step(step(acc, u1, x1), u0, x0); }
 
 // extreme: 0 random codes; +-1 every user code +-range against item codes -127; 2 user codes
-// +-range (random signs) against item codes +-127 (random signs); 3 user codes +range (bytes 127
-// for madd) against item codes +127: every vpmaddubsw pair at 2 * 127 * 127 = 32258.
-// madd: dot_rows_u7i8 (range 63, offset 64), else dot_rows_u8i8 (range 127, offset 128).
+// +-range (random signs) against item codes +-127 (random signs); 3 user codes +range against
+// item codes +127 (bytes 255 once biased): every vpmaddubsw pair at 2 * 255 * 63 = 32130 (madd).
+// madd: dot_rows_u7i8 (range 63), else dot_rows_u8i8 (range 127); the user's bytes are its signed
+// codes and corr = 128 sum uq (the kernels read the row bytes as q + 128).
 void int8_case(const Kernels& k, bool madd, size_t d, size_t n, std::mt19937& g, int extreme) {
   const size_t groups = compact_groups(d, kI8Width);
-  const int32_t range = madd ? 63 : 127, offset = madd ? 64 : 128;
+  const int32_t range = madd ? 63 : 127;
   const char* name = madd ? "madd" : "vnni";
   std::vector<int32_t> uq(d);
   std::vector<uint32_t> ub4(groups, 0u);
@@ -63,7 +65,7 @@ void int8_case(const Kernels& k, bool madd, size_t d, size_t n, std::mt19937& g,
       case 3: uq[i] = range; break;
       default: uq[i] = range * extreme; break;
     }
-    ub4[i / 4] |= static_cast<uint32_t>(uq[i] + offset) << (8 * (i % 4));
+    ub4[i / 4] |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int8_t>(uq[i]))) << (8 * (i % 4));
   }
   std::vector<int8_t> q(n * d), pq(i8_compact_elems(n, d));
   for (auto& v : q) {
@@ -80,20 +82,17 @@ void int8_case(const Kernels& k, bool madd, size_t d, size_t n, std::mt19937& g,
       if (j >= n || i >= d) pq[i8_index(j, i, d)] = static_cast<int8_t>(j % 2 ? 127 : -128);
     }
   }
-  std::vector<int32_t> rowsum(n);
+  int64_t usum = 0;
+  for (size_t i = 0; i < d; ++i) usum += uq[i];
+  const auto corr = static_cast<int32_t>(128 * usum);
   std::vector<int64_t> exact(n, 0);
   const auto scale = random_values(n, static_cast<uint32_t>(d + n), 0.01f);
   for (size_t j = 0; j < n; ++j) {
-    int64_t rs = 0;
-    for (size_t i = 0; i < d; ++i) {
-      rs += q[j * d + i];
-      exact[j] += static_cast<int64_t>(uq[i]) * q[j * d + i];
-    }
-    rowsum[j] = static_cast<int32_t>(rs);
+    for (size_t i = 0; i < d; ++i) exact[j] += static_cast<int64_t>(uq[i]) * q[j * d + i];
   }
   const float su = extreme ? 1.0f : 0.37f;
   std::vector<float> out(n + 16, -7.0f);
-  (madd ? k.dot_rows_u7i8 : k.dot_rows_u8i8)(ub4.data(), su, pq.data(), rowsum.data(), d, n, scale.data(), out.data());
+  (madd ? k.dot_rows_u7i8 : k.dot_rows_u8i8)(ub4.data(), su, corr, pq.data(), d, n, scale.data(), out.data());
   for (size_t j = 0; j < n + 16; ++j) {
     const float m = j < n ? su * scale[j] : 0.0f;
     const float want = j < n ? static_cast<float>(exact[j]) * m : -7.0f;
@@ -104,7 +103,7 @@ void int8_case(const Kernels& k, bool madd, size_t d, size_t n, std::mt19937& g,
   // The integer itself: with su = 1 and scale 1, out = float(I_j), exact while |I_j| < 2^24.
   if (extreme && d * static_cast<size_t>(range) * 127 < (size_t{1} << 24)) {
     const std::vector<float> ones(n, 1.0f);
-    (madd ? k.dot_rows_u7i8 : k.dot_rows_u8i8)(ub4.data(), 1.0f, pq.data(), rowsum.data(), d, n, ones.data(), out.data());
+    (madd ? k.dot_rows_u7i8 : k.dot_rows_u8i8)(ub4.data(), 1.0f, corr, pq.data(), d, n, ones.data(), out.data());
     for (size_t j = 0; j < n; ++j) {
       EXPECT(static_cast<double>(out[j]) == static_cast<double>(exact[j]), "%s d=%zu extreme=%d row %zu: I = %.1f, int64 %lld",
              name, d, extreme, j, static_cast<double>(out[j]), static_cast<long long>(exact[j]));
@@ -176,13 +175,13 @@ void gemm_case(const Kernels& k, size_t d, size_t n, size_t m, std::mt19937& g) 
   }
   std::vector<int8_t> pq(i8_compact_elems(n, d));
   for (auto& v : pq) v = static_cast<int8_t>(static_cast<int>(g() % 256) - 128);  // padding included: junk
-  std::vector<int32_t> rowsum(n);
-  for (auto& v : rowsum) v = static_cast<int32_t>(g() % 2001) - 1000;
+  std::vector<int32_t> corr(m);
+  for (auto& v : corr) v = static_cast<int32_t>(g() % 200001) - 100000;
   const auto scale = random_values(n, static_cast<uint32_t>(d * 3 + n), 0.01f);
   std::vector<float> out(m * ldo, -7.0f), one(n);
-  k.gemm_u8i8(ub4.data(), groups, su.data(), m, pq.data(), rowsum.data(), d, n, scale.data(), out.data(), ldo);
+  k.gemm_u8i8(ub4.data(), groups, su.data(), corr.data(), m, pq.data(), d, n, scale.data(), out.data(), ldo);
   for (size_t u = 0; u < m; ++u) {
-    k.dot_rows_u8i8(ub4.data() + u * groups, su[u], pq.data(), rowsum.data(), d, n, scale.data(), one.data());
+    k.dot_rows_u8i8(ub4.data() + u * groups, su[u], corr[u], pq.data(), d, n, scale.data(), one.data());
     for (size_t j = 0; j < ldo; ++j) {
       const float want = j < n ? one[j] : -7.0f;
       EXPECT(bits(out[u * ldo + j]) == bits(want), "gemm_u8i8 d=%zu n=%zu m=%zu user %zu row %zu: %.9g vs %.9g", d, n,
@@ -223,14 +222,14 @@ void quantised_kernel_conformance() {
     }
   }
   if (k.dot_rows_u8i8) {
-    // The accumulator's extremes: |sum ub q| = 65536 * 255 * 127 and |I| = 65536 * 127², both
-    // signs, at the largest d the scan gives this kernel.
+    // The accumulator's extremes: |sum (q + 128) uq| = 65536 * 255 * 127 and |I| = 65536 * 127²,
+    // both signs, at the largest d the scan gives this kernel.
     for (int extreme : {1, -1}) int8_case(k, false, kVnniMaxDim, 17, g, extreme);
   }
   if (madd) {
-    // No saturation: every vpmaddubsw pair at up to 2 * 127 * 127 (user bytes 127 or 1, item
-    // codes +-127), I_j read back exactly against int64; then the accumulator's extremes at
-    // d = 65536 (|I| = 65536 * 63 * 127), bit for bit.
+    // No saturation: every vpmaddubsw pair at up to 2 * 255 * 63 (user codes +-63, item codes
+    // +-127), I_j read back exactly against int64; then the accumulator's extremes at d = 65536
+    // (|I| = 65536 * 63 * 127), bit for bit.
     for (size_t d : {size_t{1}, size_t{2}, size_t{4}, size_t{5}, size_t{64}, size_t{130}, size_t{2048}}) {
       for (size_t n : {size_t{1}, size_t{16}, size_t{17}, size_t{70}}) {
         for (int extreme : {1, -1, 2, 3}) int8_case(k2, true, d, n, g, extreme);

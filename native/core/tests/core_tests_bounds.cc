@@ -59,7 +59,8 @@ BoundStats check_bounds(const QuantData& D, const Compressed& c, const Route& ro
       }
       CHECK(dist <= static_cast<double>(err[j]));
       st.max_ratio = std::max(st.max_ratio, dist / static_cast<double>(err[j]));
-      const double reduced = (nu * v.err[j] + (v.err_bias ? v.err_bias[j] : 0.0)) * (1 + 0x1p-18) + 1e-30;
+      const double fb = r.bias ? 2 * bound_g(D.d) * std::fabs(static_cast<double>(r.bias[j])) : 0.0;
+      const double reduced = (nu * v.err[j] + fb) * (1 + 0x1p-18) + 1e-30;
       if (dist > reduced) ++st.over_reduced;
       ++st.checked;
     }

@@ -234,19 +234,22 @@ void core_tests::quant_exact_tests() {
         double r2 = 0, mx = 0;
         for (float v : u) mx = std::max(mx, std::fabs(static_cast<double>(v)));
         if (want == CompactPath::kVnni || want == CompactPath::kMadd) {
-          const int range = want == CompactPath::kVnni ? 127 : 63, offset = range + 1;
+          const int range = want == CompactPath::kVnni ? 127 : 63;
           CHECK(au.su == static_cast<float>(mx) / static_cast<float>(range) && au.op.size() == 4);
+          int64_t sum = 0;
           for (size_t i = 0; i < 16; ++i) {
-            const int byte = static_cast<int>((au.op[i / 4] >> (8 * (i % 4))) & 0xffu);
+            const int code = static_cast<int8_t>(static_cast<uint8_t>((au.op[i / 4] >> (8 * (i % 4))) & 0xffu));
             if (i >= d) {
-              CHECK(byte == 0);  // padding adds nothing, whatever the row's padding holds
+              CHECK(code == 0);  // padding adds nothing, whatever the row's padding holds
               continue;
             }
-            CHECK(byte >= offset - range && byte <= offset + range);  // madd: [1, 127], never saturates
-            const double uh = static_cast<double>(au.su) * (byte - offset), diff = u[i] - uh;
+            CHECK(code >= -range && code <= range);  // madd: |code| <= 63, no pair saturates
+            sum += code;
+            const double uh = static_cast<double>(au.su) * code, diff = u[i] - uh;
             if (au.su > 0 && au.su >= 0x1p-126f) CHECK(std::fabs(diff) <= 0.5000001 * au.su);
             r2 += diff * diff;
           }
+          CHECK(au.corr == 128 * sum);  // the kernels read the row bytes as q + 128
         } else {
           CHECK(au.op.size() == 7 && (au.op[6] >> 16) == 0);  // the half past d is zero
           for (size_t i = 0; i < d; ++i) {
@@ -355,16 +358,13 @@ void core_tests::quant_exact_tests() {
     for (Precision p : {Precision::kInt8, Precision::kBf16}) {
       const Compressed c = compress(x.data(), n, d, nullptr, p);
       const CompactRowTerms t = compact_row_terms(c.view(), n, d);
-      CHECK(t.cnorm == c.terms.cnorm && t.rowsum == c.terms.rowsum);
-      CHECK(t.cnorm.size() == n && t.rowsum.size() == (p == Precision::kInt8 ? n : 0u));
+      CHECK(t.cnorm == c.terms.cnorm && t.cnorm.size() == n);
       for (size_t j = 0; j < n; ++j) {
         double xx = 0;
-        int64_t rs = 0;
         for (size_t i = 0; i < d; ++i) {
           double v = 0;
           if (p == Precision::kInt8) {
             const int8_t q = c.q[compact_index(j, i, d, kI8Width)];
-            rs += q;
             v = static_cast<double>(c.scale[j]) * q;
           } else {
             uint32_t b = static_cast<uint32_t>(c.h[compact_index(j, i, d, kBf16Width)]) << 16;
@@ -375,7 +375,6 @@ void core_tests::quant_exact_tests() {
           xx += v * v;
         }
         CHECK(t.cnorm[j] >= std::sqrt(xx) && t.cnorm[j] <= std::sqrt(xx) * (1 + 1e-6) + 1e-40);
-        if (p == Precision::kInt8) CHECK(t.rowsum[j] == rs);
       }
       CHECK(compact_path(Level::kScalar, c.view(), d) == CompactPath::kFloat);
       CHECK(!compact_terms_used(Level::kScalar, p, d));
@@ -384,7 +383,7 @@ void core_tests::quant_exact_tests() {
         CHECK(compact_path(Level::kAvx2, c.view(), d) == (i8 ? CompactPath::kMadd : CompactPath::kFloat));
         CHECK(compact_terms_used(Level::kAvx2, p, d) == i8);
         CompressedView bare2 = c.view();
-        bare2.rowsum = nullptr;
+        bare2.cnorm = nullptr;
         CHECK(compact_path(Level::kAvx2, bare2, d) == CompactPath::kFloat);
       }
       CompressedView bare = c.view();

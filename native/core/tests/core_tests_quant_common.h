@@ -45,7 +45,7 @@ inline std::vector<Route> quant_routes(recscore::Precision p, size_t d) {
 
 inline recscore::CompressedView route_view(const recscore::Compressed& c, const Route& r) {
   recscore::CompressedView v = c.view();
-  if (!r.terms) v.cnorm = nullptr, v.rowsum = nullptr;
+  if (!r.terms) v.cnorm = nullptr;
   return v;
 }
 
