@@ -6,10 +6,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { readCheckpoint } from '../src/batch/checkpoint.js';
 import { failure } from '../src/cli/failure.js';
 import { lines } from '../src/batch/jsonl.js';
 import { score } from '../src/batch/score_job.js';
@@ -45,6 +47,15 @@ function run(args: string[], input?: string): { status: number | null; stdout: s
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Status 1 (more bad lines than --max-errors): the line's error, then the summary; no stack. */
+function expectTooMany(r: { status: number | null; stderr: string }, message: RegExp): void {
+  expect(r.status, r.stderr).toBe(1);
+  expect(r.stderr).not.toContain('internal error');
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr.trim().split('\n')).toHaveLength(2);
+}
+
 /** Status 2, exactly one line on stderr, no stack, no "internal error". */
 function expectUserError(r: { status: number | null; stderr: string }, message: string | RegExp): void {
   expect(r.status, r.stderr).toBe(2);
@@ -71,7 +82,7 @@ describe('recscore score: bad lines are per-line errors', () => {
     writeFileSync(input, `${firstUsers[0]}\n{"user":1,"history":${'['.repeat(n)}${']'.repeat(n)}}\n${firstUsers[1]}\n`);
     const base = ['score', '--model', model, '--catalogue', items, '--input', input, '--k', '3'];
     const stop = run([...base, '--out', join(dir, 'deep-out.jsonl')]);
-    expectUserError(stop, /^recscore: line 2: history\[0\] must be a catalogue id \(a string or an integer\), got Array\(1\)\n\(1 users scored before it/);
+    expectTooMany(stop, /^recscore: line 2: history\[0\] must be a catalogue id \(a string or an integer\), got Array\(1\)\nrecscore: stopped at line 2: no bad lines are allowed; 1 users scored before it/);
     const out = join(dir, 'deep-tolerant.jsonl');
     expect(run([...base, '--out', out, '--max-errors', '1']).status).toBe(0);
     expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(2);
@@ -100,7 +111,7 @@ describe('recscore score: bad lines are per-line errors', () => {
     ]);
     // One fewer allowed: the job stops at the last bad line, everything before it written.
     const stop = run([...base, '--out', join(dir, 'types-stop.jsonl'), '--max-errors', String(bad.length - 1)]);
-    expectUserError(stop, /^recscore: line 9: expected an object with "user" and "history", got "text"\n\(1 users scored before it are in /);
+    expectTooMany(stop, /^recscore: line 9: expected an object with "user" and "history", got "text"\nrecscore: stopped at line 9: more than 7 bad lines \(--max-errors 7, recorded in .*types-stop\.jsonl\.errors\.jsonl\); 1 users scored before it are in /);
   });
 
   it('--max-errors counts an id outside the model’s vocabulary (an encoder error)', async () => {
@@ -112,7 +123,7 @@ describe('recscore score: bad lines are per-line errors', () => {
     const input = join(dir, 'vocab.jsonl');
     writeFileSync(input, [firstUsers[0], '{"user":"x","history":[5, 2050]}', firstUsers[1]].join('\n') + '\n');
     const base = ['score', '--model', model, '--catalogue', wide, '--input', input, '--k', '3'];
-    expectUserError(run([...base, '--out', join(dir, 'vocab-stop.jsonl')]), /^recscore: line 2: history\[1\] = 2050 is not an item of the model \(0\.\.1999\)\n/);
+    expectTooMany(run([...base, '--out', join(dir, 'vocab-stop.jsonl')]), /^recscore: line 2: history\[1\] = 2050 is not an item of the model \(0\.\.1999\)\n/);
     const out = join(dir, 'vocab-ok.jsonl');
     expect(run([...base, '--out', out, '--max-errors', '1']).status).toBe(0);
     expect(JSON.parse(readFileSync(`${out}.errors.jsonl`, 'utf8'))).toEqual({ line: 2, error: 'line 2: history[1] = 2050 is not an item of the model (0..1999)' });
@@ -134,7 +145,7 @@ describe('recscore score: bad lines are per-line errors', () => {
     } as unknown as Encoder;
     const input = join(dir, 'retry.jsonl');
     writeFileSync(input, ['{"user":1,"history":[1]}', '{"user":2,"history":[2,13]}', 'null', '{"user":4,"history":[13]}', '{"user":5,"history":[5]}'].join('\n') + '\n');
-    const common = { encoder, catalogue: cat, input, k: 2, excludeHistory: true, threads: 1, resume: false, shard: { index: 1, count: 1 }, batch: 10, identity: 'x', progress: { write: () => true } };
+    const common = { encoder, catalogue: cat, input, k: 2, excludeHistory: true, threads: 1, resume: false, shard: { index: 0, count: 1 }, batch: 10, identity: 'x', progress: { write: () => true } };
     const out = join(dir, 'retry-out.jsonl');
     const r = await score({ ...common, out, maxErrors: 3 });
     expect(r).toMatchObject({ scored: 2, errors: 3, complete: true });
@@ -149,7 +160,7 @@ describe('recscore score: bad lines are per-line errors', () => {
     const out2 = join(dir, 'retry-stop.jsonl');
     await expect(score({ ...common, out: out2, maxErrors: 0 })).rejects.toThrow(/^line 2: history\[1\] = 13 is not an item index/);
     expect(readFileSync(out2, 'utf8').trim().split('\n')).toHaveLength(1);
-    expect(JSON.parse(readFileSync(`${out2}.progress`, 'utf8'))).toMatchObject({ nextLine: 2, inputBytes: '{"user":1,"history":[1]}\n'.length, scored: 1, complete: false });
+    expect(readCheckpoint(`${out2}.progress`)).toMatchObject({ nextLine: 2, inputBytes: '{"user":1,"history":[1]}\n'.length, scored: 1, complete: false });
     await cat.close();
   });
 });
@@ -177,13 +188,37 @@ describe('recscore score --resume: a corrupt checkpoint', () => {
     const out = join(dir, 'resume.jsonl');
     const args = ['score', '--model', model, '--catalogue', items, '--input', users, '--k', '3', '--out', out, '--resume'];
     expect(run(args.slice(0, -1)).status).toBe(0);
-    const good = readFileSync(`${out}.progress`, 'utf8');
-    const ck = JSON.parse(good) as Record<string, unknown>;
-    const corrupt = ['', 'garbage', 'null', '[]', '{}', good.slice(0, good.length / 2), JSON.stringify({ ...ck, nextLine: -1 }), JSON.stringify({ ...ck, outBytes: '12' }), JSON.stringify({ ...ck, k: 1.5 })];
-    for (const text of corrupt) {
-      writeFileSync(`${out}.progress`, text);
+    const good = readFileSync(`${out}.progress`);
+    const ck = readCheckpoint(`${out}.progress`);
+    // A slot: JSON, a space, the CRC-32 of the JSON in hex, a newline, spaces to 1024 bytes.
+    const slot = (fields: unknown): Buffer => {
+      const json = JSON.stringify(fields);
+      return Buffer.from(`${json} ${crc32(json).toString(16).padStart(8, '0')}\n`.padEnd(1024, ' '));
+    };
+    const flipped = Buffer.from(good);
+    flipped[10] ^= 1;
+    flipped[1024 + 10] ^= 1;
+    const corrupt = [
+      Buffer.alloc(0),
+      Buffer.from('garbage'),
+      Buffer.from(JSON.stringify(ck)),
+      flipped,
+      Buffer.concat([slot({ ...ck, nextLine: -1 }), slot({ ...ck, outBytes: '12' })]),
+      Buffer.concat([slot({ ...ck, seq: undefined }), slot(null)]),
+    ];
+    for (const bytes of corrupt) {
+      writeFileSync(`${out}.progress`, bytes);
       expectUserError(run(args), `checkpoint ${out}.progress is unreadable: delete it or run without --resume`);
     }
+    // A save cut short (the newer slot torn) leaves the older one: the job resumes from it.
+    const torn = Buffer.from(good);
+    const newer = ck.seq % 2;
+    torn.fill(0x20, newer * 1024 + 20, newer * 1024 + 1024);
+    writeFileSync(`${out}.progress`, torn);
+    const whole = readFileSync(out, 'utf8');
+    const again = run(args);
+    expect(again.status, again.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(whole);
     rmSync(`${out}.progress`);
     mkdirSync(`${out}.progress`);
     expectUserError(run(args), `checkpoint ${out}.progress is unreadable: delete it or run without --resume`);

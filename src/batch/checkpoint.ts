@@ -1,23 +1,28 @@
 /**
- * The `score` job's checkpoint (`<out>.progress`): how far input, output and error file have
- * got, written after the data it points past is on disk. A checkpoint that is not one (not
- * JSON, wrong fields, not a regular file) is refused with one fixed message.
+ * The `score` job's checkpoint (`<out>.progress`): how far input, output and error file have got,
+ * written after the data it points past is on disk.
+ *
+ * No temporary file and no rename: the file holds two fixed-size slots, and each save overwrites
+ * the older one in place (its text ends in a CRC of itself) and syncs. A save cut short, even by
+ * SIGKILL or a power cut, leaves the other slot whole; a reader takes the valid slot with the
+ * higher sequence number. A file where no slot is valid is refused with one fixed message.
+ *
+ * The job is identified by content, never by how paths are spelled: `identity` is a SHA-256 over
+ * the model file, the catalogue's header and size (the header carries the checksum of the
+ * contents), the vocabulary and every option that changes the output; the input is checked by a
+ * running CRC-32 of the bytes read up to the checkpoint (`inputCrc`, `inputBytes`).
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fdatasyncSync, fstatSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 
 import { UserError } from '../cli/user_error.js';
 
 export interface Checkpoint {
-  input: string;
   identity: string;
-  excludeHistory: boolean;
-  /** CRC-32 of the (up to) 64 KiB of input just before inputBytes: the part already read must not change. */
-  inputTail: number;
-  shard: string;
-  k: number;
   nextLine: number; // first input line not yet handled
-  inputBytes: number; // byte offset of nextLine
+  inputBytes: number; // byte offset of nextLine (in the decompressed input)
+  inputCrc: number; // running CRC-32 of the input bytes read before nextLine
   outBytes: number;
   errorBytes: number;
   scored: number;
@@ -26,14 +31,10 @@ export interface Checkpoint {
 }
 
 const FIELDS: Record<keyof Checkpoint, 'string' | 'boolean' | 'count' | 'positive'> = {
-  input: 'string',
   identity: 'string',
-  excludeHistory: 'boolean',
-  inputTail: 'count',
-  shard: 'string',
-  k: 'positive',
   nextLine: 'positive',
   inputBytes: 'count',
+  inputCrc: 'count',
   outBytes: 'count',
   errorBytes: 'count',
   scored: 'count',
@@ -41,9 +42,12 @@ const FIELDS: Record<keyof Checkpoint, 'string' | 'boolean' | 'count' | 'positiv
   complete: 'boolean',
 };
 
-function valid(v: unknown): v is Checkpoint {
+const SLOT = 1024;
+
+function valid(v: unknown): v is Checkpoint & { seq: number } {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const o = v as Record<string, unknown>;
+  if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) return false;
   return Object.entries(FIELDS).every(([key, kind]) => {
     const x = o[key];
     if (kind === 'string' || kind === 'boolean') return typeof x === kind;
@@ -51,43 +55,96 @@ function valid(v: unknown): v is Checkpoint {
   });
 }
 
-/** Reads the checkpoint at `path`; a missing one and an unreadable one are UserErrors. */
-export function readCheckpoint(path: string): Checkpoint {
+/** One slot's text: JSON, a space, its CRC-32 in hex, a newline, padded with spaces. */
+function slotText(ck: Checkpoint, seq: number): Buffer {
+  const json = JSON.stringify({ ...ck, seq });
+  const text = `${json} ${crc32(json).toString(16).padStart(8, '0')}\n`;
+  if (text.length > SLOT) throw new Error(`checkpoint larger than ${SLOT} bytes`);
+  return Buffer.from(text.padEnd(SLOT, ' '));
+}
+
+function parseSlot(b: Buffer): (Checkpoint & { seq: number }) | null {
+  const m = /^(\{.*\}) ([0-9a-f]{8})\n *$/s.exec(b.toString('latin1'));
+  if (!m || crc32(m[1]) !== parseInt(m[2], 16)) return null;
+  try {
+    const v: unknown = JSON.parse(m[1]);
+    return valid(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The latest checkpoint in `path` (with the sequence number of its slot). */
+export function readCheckpoint(path: string): Checkpoint & { seq: number } {
   if (!existsSync(path)) throw new UserError(`--resume: no checkpoint ${path} (start without --resume)`);
   const unreadable = new UserError(`checkpoint ${path} is unreadable: delete it or run without --resume`);
-  let v: unknown;
+  let b: Buffer;
   try {
     // Never read a FIFO or a device: it could block forever.
     if (!statSync(path).isFile()) throw unreadable;
-    v = JSON.parse(readFileSync(path, 'utf8'));
+    b = readFileSync(path);
   } catch {
     throw unreadable;
   }
-  if (!valid(v)) throw unreadable;
-  return v;
+  const slots = [parseSlot(b.subarray(0, SLOT)), parseSlot(b.subarray(SLOT, 2 * SLOT))].filter((s) => s !== null);
+  if (slots.length === 0) throw unreadable;
+  return slots.reduce((a, s) => (s.seq > a.seq ? s : a));
 }
 
-/** Writes the checkpoint atomically (a temporary file renamed over it). */
-export function writeCheckpoint(path: string, ck: Checkpoint): void {
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, JSON.stringify(ck));
-  renameSync(tmp, path);
+/** Saves checkpoints into `path`, each into the slot the previous one did not use. */
+export class CheckpointFile {
+  readonly path: string;
+  #fd: number;
+  #seq: number;
+
+  /** `seq`: the sequence number of the checkpoint the file holds (-1: a new file). */
+  constructor(path: string, seq: number) {
+    this.path = path;
+    this.#fd = openSync(path, seq < 0 ? 'w' : 'r+');
+    this.#seq = seq;
+  }
+
+  save(ck: Checkpoint): void {
+    this.#seq++;
+    const text = slotText(ck, this.#seq);
+    writeSync(this.#fd, text, 0, SLOT, (this.#seq % 2) * SLOT);
+    fdatasyncSync(this.#fd);
+  }
+
+  close(): void {
+    closeSync(this.#fd);
+  }
 }
 
-/** CRC-32 of the (up to) 64 KiB of `path` before byte `end` (a regular file). */
-export function tailCrc(path: string, end: number): number {
-  const len = Math.min(end, 1 << 16);
-  const buf = Buffer.alloc(len);
+/** SHA-256 of a whole file (the model: a few MB). */
+export function fileSha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/**
+ * What identifies a catalogue file's contents without reading gigabytes: its size and its first
+ * MiB (the header, which records the CRC-32 of every section).
+ */
+export function catalogueDigest(path: string): string {
   const fd = openSync(path, 'r');
   try {
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(Math.min(size, 1 << 20));
     let got = 0;
-    while (got < len) {
-      const n = readSync(fd, buf, got, len - got, end - len + got);
+    while (got < head.length) {
+      const n = readSync(fd, head, got, head.length - got, got);
       if (n === 0) break;
       got += n;
     }
+    return createHash('sha256').update(String(size)).update(head.subarray(0, got)).digest('hex');
   } finally {
     closeSync(fd);
   }
-  return crc32(buf);
+}
+
+/** The job's identity: a hash of its parts, in order. */
+export function jobIdentity(parts: ReadonlyArray<string>): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(`${p.length}:${p}`);
+  return h.digest('hex');
 }

@@ -1,5 +1,6 @@
-/** Reading JSON Lines files a line at a time, with byte offsets (for resuming and progress). */
+/** Reading JSON Lines a line at a time, with byte offsets and a running CRC (for resuming and progress). */
 import { createReadStream } from 'node:fs';
+import { crc32 } from 'node:zlib';
 
 import { LIMITS } from '../limits.js';
 
@@ -10,6 +11,8 @@ export interface Line {
   text: string;
   /** Byte offset just past this line (its newline included). */
   end: number;
+  /** CRC-32 of every byte read so far, this line's included (seeded with `crc`). */
+  crc: number;
   /** The line is longer than the limit: its bytes were skipped, not kept. */
   tooLong?: boolean;
   /** With tooLong: reading stopped in this line (a stream, whose line may never end). */
@@ -21,6 +24,8 @@ export interface LinesOptions {
   start?: number;
   firstLine?: number;
   maxLineBytes?: number;
+  /** The running CRC-32 of the bytes before `start` (default 0). */
+  crc?: number;
   /**
    * Skip a too-long line up to its newline and read on (a regular file, which ends); otherwise
    * stop reading at the limit (a stream such as /dev/zero may never send a newline).
@@ -33,33 +38,42 @@ export interface LinesOptions {
  * which must begin line number `firstLine`. Memory is bounded by the longest line kept: a line
  * longer than `maxLineBytes` is yielded with `tooLong` and no text.
  */
-export async function* lines(path: string, o: LinesOptions = {}): AsyncGenerator<Line> {
+export function lines(path: string, o: LinesOptions = {}): AsyncGenerator<Line> {
   const start = o.start ?? 0;
-  const firstLine = o.firstLine ?? 1;
-  const maxLineBytes = o.maxLineBytes ?? LIMITS.maxLineBytes;
   // No `start` unless resuming: a pipe or a device cannot seek. /dev/stdin is read from the
   // process's stdin, which may be a socket that the path cannot reopen.
   const stream =
     path === '/dev/stdin' && start === 0
       ? process.stdin
       : createReadStream(path, start > 0 ? { highWaterMark: 1 << 20, start } : { highWaterMark: 1 << 20 });
+  return linesOf(stream, o);
+}
+
+/** The lines of a byte stream (already positioned at `o.start`, which only numbers offsets here). */
+export async function* linesOf(stream: AsyncIterable<Buffer>, o: LinesOptions = {}): AsyncGenerator<Line> {
+  const start = o.start ?? 0;
+  const firstLine = o.firstLine ?? 1;
+  const maxLineBytes = o.maxLineBytes ?? LIMITS.maxLineBytes;
   // The current line's bytes so far, as chunks (no copying until the line is complete).
   let parts: Buffer[] = [];
   let partBytes = 0;
   let skipping = false;
   let offset = start;
   let number = firstLine - 1;
+  let crc = o.crc ?? 0;
   const line = (last: Buffer): Line => {
     number++;
     offset += partBytes + last.length;
     const tooLong = skipping || partBytes + last.length > maxLineBytes;
+    for (const p of parts) crc = crc32(p, crc);
+    crc = crc32(last, crc);
     const text = tooLong ? '' : (partBytes ? Buffer.concat([...parts, last]) : last).toString('utf8').replace(/\r?\n?$/, '');
     parts = [];
     partBytes = 0;
     skipping = false;
-    return tooLong ? { number, text, end: offset, tooLong } : { number, text, end: offset };
+    return tooLong ? { number, text, end: offset, crc, tooLong } : { number, text, end: offset, crc };
   };
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  for await (const chunk of stream) {
     let pos = 0;
     for (;;) {
       const nl = chunk.indexOf(10, pos);
@@ -73,9 +87,12 @@ export async function* lines(path: string, o: LinesOptions = {}): AsyncGenerator
       if (skipping || partBytes > maxLineBytes) {
         if (!o.skipLongLines) {
           // The stream is not read on: returning closes it.
-          yield { number: number + 1, text: '', end: offset, tooLong: true, last: true };
+          yield { number: number + 1, text: '', end: offset, crc, tooLong: true, last: true };
           return;
         }
+        // The skipped bytes still count in the CRC (kept as they pass, not stored).
+        for (const p of parts) crc = crc32(p, crc);
+        crc = crc32(rest, crc);
         skipping = true;
         parts = [];
       } else {

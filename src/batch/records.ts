@@ -8,6 +8,7 @@ import type { Encoder } from '../encoder/encoder.js';
 import { LIMITS } from '../limits.js';
 import { describe } from '../validate.js';
 import { UserError } from '../cli/user_error.js';
+import type { IdResolver } from './vocabulary.js';
 
 function parse(text: string, lineNo: number): unknown {
   try {
@@ -69,4 +70,78 @@ export function modelIndices(history: ReadonlyArray<ItemId>, encoder: Encoder, l
     }
     return id;
   });
+}
+
+/** A score record, parsed from a JSONL line or read from a Parquet/Arrow row: ids type-checked only. */
+export function userRecord(v: unknown, lineNo: number): { user: ItemId; history: ItemId[] } {
+  if (!isObject(v)) throw new UserError(`line ${lineNo}: expected an object with "user" and "history", got ${describe(v)}`);
+  const user = v.user;
+  if (!(typeof user === 'string' || (typeof user === 'number' && Number.isFinite(user)))) {
+    throw new UserError(`line ${lineNo}: "user" must be a string or a number, got ${describe(user)}`);
+  }
+  const h = v.history;
+  if (!Array.isArray(h)) throw new UserError(`line ${lineNo}: "history" must be an array of item ids, got ${describe(h)}`);
+  if (h.length > LIMITS.maxHistory) throw new UserError(`line ${lineNo}: history.length must be at most ${LIMITS.maxHistory}, got ${h.length}`);
+  for (let i = 0; i < h.length; i++) {
+    const id: unknown = h[i];
+    if (!(typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)))) {
+      throw new UserError(`line ${lineNo}: history[${i}] must be a catalogue id (a string or an integer), got ${describe(id)}`);
+    }
+  }
+  return { user, history: h as ItemId[] };
+}
+
+/** A JSONL `score` line as a record. */
+export function parseUserLine(text: string, lineNo: number): { user: ItemId; history: ItemId[] } {
+  return userRecord(parse(text, lineNo), lineNo);
+}
+
+/**
+ * A history's model indices and the catalogue rows to exclude. An id the vocabulary (or, without
+ * one, the catalogue or the model) does not know is a line error, or dropped with `skip`; a
+ * history left empty is a line error.
+ */
+export function resolveHistory(
+  history: ReadonlyArray<ItemId>,
+  lineNo: number,
+  ids: IdResolver,
+  encoder: Encoder,
+  unknown: 'error' | 'skip',
+): { indices: number[]; rows: number[] } {
+  const indices: number[] = [];
+  const rows: number[] = [];
+  const modelSize = encoder.vocab ?? 0x80000000;
+  for (let i = 0; i < history.length; i++) {
+    const id = history[i];
+    let problem: string | null = null;
+    let index = -1;
+    let row = -1;
+    if (ids.vocabulary) {
+      const v = ids.vocabulary.index(id);
+      if (v === undefined) problem = `history[${i}] = ${describe(id)} is not in the vocabulary`;
+      else if (v >= modelSize) problem = `history[${i}] = ${describe(id)} is item ${v} of the vocabulary, but the model has items 0..${modelSize - 1}`;
+      else {
+        index = v;
+        const c = ids.catalogueId(id, v);
+        if (c !== undefined) row = ids.catalogue.row(c);
+      }
+    } else if (!ids.catalogue.has(id)) {
+      problem = `history[${i}] = ${describe(id)} is not in the catalogue`;
+    } else if (typeof id !== 'number' || id < 0 || id >= modelSize) {
+      problem = `history[${i}] = ${describe(id)} is not an item of the model (0..${modelSize - 1})`;
+    } else {
+      index = id;
+      row = ids.catalogue.row(id);
+    }
+    if (problem !== null) {
+      if (unknown === 'skip') continue;
+      throw new UserError(`line ${lineNo}: ${problem}`);
+    }
+    indices.push(index);
+    if (row >= 0) rows.push(row);
+  }
+  if (indices.length === 0) {
+    throw new UserError(`line ${lineNo}: history is empty${history.length > 0 ? ` (its ${history.length} ids are all unknown, skipped by --unknown skip)` : ''}`);
+  }
+  return { indices, rows };
 }

@@ -1,68 +1,100 @@
 /**
- * `recscore score`: streams users' histories from a JSONL file to their top-k items, in
- * batches, in constant memory. A checkpoint file beside the output (`<out>.progress`) records
- * after every batch how far input and output have got, so `--resume` continues a killed job
- * with no line lost or duplicated: the output is cut back to the last checkpoint (dropping any
- * half-written line) and the input is read on from the line after it.
+ * `recscore score`: streams users' histories to their top-k items, in batches, in constant memory.
+ * Input: a file, a FIFO or stdin, plain or gzip; output: a file (`.gz`: gzip) or stdout.
  *
- * A bad line (unparseable, wrong types, unknown ids, or one the encoder or the scan refuses) is
- * skipped and recorded while --max-errors allows; otherwise the job stops at that line with
- * everything before it written, and --resume starts again at it.
+ * With a file as output, a checkpoint beside it (`<out>.progress`, see checkpoint.ts) records
+ * after every batch how far input and output have got, so `--resume` continues a stopped job
+ * (killed, crashed, interrupted) with no line lost or duplicated: the output is cut back to the
+ * last checkpoint (dropping any half-written line) and the input, read again from its start
+ * (any spelling of its path, or stdin), must hold the same bytes up to the checkpoint.
+ *
+ * A bad line (unparseable, wrong types, unknown ids, an empty history, or one the encoder or the
+ * scan refuses) is recorded in the errors file while --max-errors allows; beyond it the job stops
+ * at that line (TooManyErrors) with everything before it written, and --resume starts at it.
+ * An aborted `signal` ends the job after the current batch is written and checkpointed.
  */
-import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
-
-import { SingleBar } from 'cli-progress';
-
 import type { Catalogue, ItemId } from '../catalogue/catalogue.js';
 import type { Encoder } from '../encoder/encoder.js';
 import { InvalidArgumentError, ModelError, OutOfRangeError } from '../errors.js';
 import { LIMITS } from '../limits.js';
-import { itemsOf, rank, rowsOf } from '../pipeline.js';
 import type { Level } from '../native/addon.js';
-import { type Checkpoint, readCheckpoint, tailCrc, writeCheckpoint } from './checkpoint.js';
-import { lines } from './jsonl.js';
-import { flagError, outputPath, streamInput } from '../cli/paths.js';
-import { modelIndices, parseUser } from './records.js';
+import { itemsOf, rank } from '../pipeline.js';
+import { outputPath } from '../cli/paths.js';
 import { UserError } from '../cli/user_error.js';
+import { type Checkpoint, CheckpointFile, jobIdentity, readCheckpoint } from './checkpoint.js';
+import { checkInput } from './input.js';
+import { type Sink, fileSink, sizeOf, stdoutSink } from './output.js';
+import { type ProgressStream, progress } from './progress.js';
+import { parseUserLine, resolveHistory, userRecord } from './records.js';
+import { type Shard, type ShardLine, shardLines } from './shard.js';
+import { IdResolver, type Vocabulary } from './vocabulary.js';
 
 export { modelIndices } from './records.js';
 
 export interface ScoreOptions {
   encoder: Encoder;
   catalogue: Catalogue;
+  /** A path, or '-' for stdin. */
   input: string;
+  /** A path, or '-' for stdout. */
   out: string;
+  /** Where bad lines are recorded (default `<out>.errors.jsonl` for a file output with --max-errors > 0). */
+  errors?: string;
   k: number;
   excludeHistory: boolean;
   threads: number;
   /** CPU level of the scan (default: the best). */
   isa?: Level;
   resume: boolean;
-  shard: { index: number; count: number }; // index 1..count
+  /** 0-based index of count. */
+  shard: Shard;
   maxErrors: number;
   batch: number;
-  /** What else must match for --resume: the model and catalogue files (path, size, mtime). */
+  /** What else must match for --resume: digests of the model, catalogue, vocabulary, options. */
   identity: string;
-  /** Where progress goes (stderr); a TTY gets a bar, anything else a line every few seconds. */
-  progress: NodeJS.WriteStream | { isTTY?: boolean; write(s: string): boolean };
+  vocabulary?: Vocabulary | null;
+  /** An id nobody knows: a line error ('error', the default) or dropped from the history ('skip'). */
+  unknown?: 'error' | 'skip';
+  /** Where progress goes (stderr); a TTY gets a bar. */
+  progress: ProgressStream;
+  quiet?: boolean;
+  /** Aborted (SIGINT, SIGTERM): stop after the current batch. */
+  signal?: AbortSignal;
 }
 
 export interface ScoreSummary {
   scored: number;
-  skipped: number;
   errors: number;
+  /** The first line this run handled. */
   resumedFrom: number;
+  /** The last input line handled (written, recorded as bad, or blank). */
+  lastLine: number;
   complete: boolean;
+  /** Why it ended early: the signal, or stdout's reader went away ('closed'). */
+  stopped: 'signal' | 'closed' | null;
+  /** The errors file, when one was written. */
+  errorsFile: string | null;
+}
+
+/** More bad lines than --max-errors allows: the job stopped at `line`. */
+export class TooManyErrors extends Error {
+  constructor(
+    message: string,
+    readonly line: number,
+  ) {
+    super(message);
+    this.name = 'TooManyErrors';
+  }
 }
 
 /** One input line of this shard: a user to score, or why the line is bad. */
 interface Entry {
   line: number;
-  /** Byte offsets of the line (start: where a resume that stops at it begins). */
   start: number;
+  crcBefore: number;
   user?: ItemId;
-  history?: ItemId[];
   indices?: number[];
+  rows?: number[];
   error?: string;
 }
 
@@ -73,102 +105,65 @@ function isDataError(e: unknown): e is Error {
 
 export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   const { encoder, catalogue } = o;
-  const seekable = streamInput('--input', o.input);
-  outputPath('--out', o.out);
-  const inputSize = seekable ? fstatSizeOf(o.input) : 0;
-  const ckPath = `${o.out}.progress`;
-  const errPath = `${o.out}.errors.jsonl`;
-  outputPath('--out', errPath);
-  const shardText = `${o.shard.index}/${o.shard.count}`;
-  let ck: Checkpoint = {
-    input: o.input,
-    identity: o.identity,
-    excludeHistory: o.excludeHistory,
-    inputTail: 0,
-    shard: shardText,
-    k: o.k,
-    nextLine: 1,
-    inputBytes: 0,
-    outBytes: 0,
-    errorBytes: 0,
-    scored: 0,
-    errors: 0,
-    complete: false,
-  };
-  if (o.resume) {
+  const inp = checkInput('--input', o.input);
+  const toStdout = o.out === '-';
+  if (!toStdout) outputPath('--out', o.out);
+  if (toStdout && o.resume) throw new UserError('--resume needs --out FILE: a job written to stdout keeps no checkpoint');
+  const errPath = o.errors ?? (o.maxErrors > 0 ? (toStdout ? null : `${o.out}.errors.jsonl`) : null);
+  if (o.maxErrors > 0 && errPath === null) throw new UserError(`--max-errors ${o.maxErrors} with --out - needs --errors FILE (where the bad lines are recorded)`);
+  if (errPath !== null) outputPath('--errors', errPath);
+  const ids = new IdResolver(catalogue, o.vocabulary ?? null);
+  const unknown = o.unknown ?? 'error';
+  const identity = jobIdentity([o.identity, `shard ${o.shard.index}/${o.shard.count}`]);
+  const ckPath = toStdout ? null : `${o.out}.progress`;
+  let ck: Checkpoint = { identity, nextLine: 1, inputBytes: 0, inputCrc: 0, outBytes: 0, errorBytes: 0, scored: 0, errors: 0, complete: false };
+  let seq = -1;
+  if (o.resume && ckPath) {
     const prev = readCheckpoint(ckPath);
-    if (prev.shard !== shardText || prev.k !== o.k || prev.excludeHistory !== o.excludeHistory || prev.identity !== o.identity) {
-      throw new UserError(`--resume: ${ckPath} was written for another model, catalogue, shard, k or history exclusion`);
+    if (prev.identity !== identity) {
+      throw new UserError(`--resume: ${ckPath} was written for another model, catalogue, vocabulary, shard, k or option`);
     }
-    if (!seekable && prev.inputBytes > 0 && !prev.complete) {
-      throw new UserError(`--resume: --input ${o.input} is not a regular file (a pipe or a device), so it cannot be read on from line ${prev.nextLine}`);
+    ({ seq, ...ck } = prev);
+    if (ck.complete) return { scored: ck.scored, errors: ck.errors, resumedFrom: ck.nextLine, lastLine: ck.nextLine - 1, complete: true, stopped: null, errorsFile: errPath };
+    const outSize = sizeOf(o.out);
+    if (outSize < 0) throw new UserError(`--resume: ${o.out} is missing`);
+    const errSize = errPath === null ? 0 : Math.max(0, sizeOf(errPath));
+    if (outSize < ck.outBytes || errSize < ck.errorBytes) {
+      throw new UserError(`--resume: ${o.out} is shorter than ${ckPath} says: it was changed or lost since (start again without --resume)`);
     }
-    // Lines from nextLine on may have been fixed; the lines already scored must be the same.
-    if (seekable && (prev.inputBytes > inputSize || tailCrc(o.input, prev.inputBytes) !== prev.inputTail)) {
-      throw new UserError(`--resume: the input's first ${prev.nextLine - 1} lines changed since ${ckPath} was written`);
-    }
-    ck = prev;
-    if (ck.complete) return { scored: ck.scored, skipped: 0, errors: ck.errors, resumedFrom: ck.nextLine, complete: true };
-  } else if (existsSync(o.out)) {
+  } else if (!toStdout && sizeOf(o.out) >= 0) {
     throw new UserError(`--out ${o.out} exists: pass --resume to continue that job, or remove it`);
   }
-  // Open the outputs and cut them back to the checkpoint: no half-written line survives.
-  if (o.resume && !existsSync(o.out)) throw new UserError(`--resume: ${o.out} is missing`);
-  let out: number;
+  const resuming = o.resume && ck.nextLine > 1;
+  // Open the outputs, cut back to the checkpoint: no half-written line survives.
+  const out: Sink = toStdout ? stdoutSink() : fileSink('--out', o.out, o.resume ? ck.outBytes : null);
+  let errs: Sink | null = null;
+  let ckFile: CheckpointFile | null = null;
   try {
-    out = openSync(o.out, o.resume ? 'r+' : 'w');
+    errs = errPath === null ? null : fileSink('--errors', errPath, o.resume && sizeOf(errPath) >= 0 ? ck.errorBytes : null);
+    ckFile = ckPath ? new CheckpointFile(ckPath, seq) : null;
   } catch (e) {
-    throw flagError('--out', o.out, e);
+    out.close();
+    errs?.close();
+    throw e;
   }
-  let errs: number;
-  try {
-    errs = openSync(errPath, o.resume && existsSync(errPath) ? 'r+' : 'w');
-  } catch (e) {
-    closeSync(out);
-    throw flagError('--out', errPath, e);
-  }
-  if (fstatSync(out).size < ck.outBytes || fstatSync(errs).size < ck.errorBytes) {
-    closeSync(out);
-    closeSync(errs);
-    throw new UserError(`--resume: ${o.out} is shorter than ${ckPath} says: it was changed or lost since (start again without --resume)`);
-  }
-  ftruncateSync(out, ck.outBytes);
-  ftruncateSync(errs, ck.errorBytes);
-  let outPos = ck.outBytes;
-  let errPos = ck.errorBytes;
   const resumedFrom = ck.nextLine;
-
-  const saveCheckpoint = (): void => {
-    // The data first, then the checkpoint that points past it: a checkpoint never names bytes
-    // that could be lost (even to a power cut).
-    fdatasyncSync(out);
-    fdatasyncSync(errs);
-    writeCheckpoint(ckPath, ck);
+  const save = (): void => {
+    // The data first, then the checkpoint that points past it.
+    ck.outBytes = out.commit();
+    ck.errorBytes = errs ? errs.commit() : 0;
+    ckFile?.save(ck);
   };
 
-  const tty = !!o.progress.isTTY;
-  const bar = tty && seekable ? new SingleBar({ format: 'scoring |{bar}| {percentage}% | {users} users | {rate} users/s | ETA {eta_formatted}', stream: o.progress as NodeJS.WriteStream }) : null;
-  bar?.start(inputSize, ck.inputBytes, { users: ck.scored, rate: 0 });
-  const t0 = performance.now();
-  let lastReport = t0;
-  let scoredNow = 0;
-  const report = (bytes: number): void => {
-    const rate = Math.round((scoredNow * 1000) / Math.max(1, performance.now() - t0));
-    if (bar) bar.update(bytes, { users: ck.scored, rate });
-    else if (performance.now() - lastReport > 5000) {
-      lastReport = performance.now();
-      const share = seekable ? `, ${((100 * bytes) / Math.max(1, inputSize)).toFixed(1)}% of the input` : '';
-      o.progress.write(`scored ${ck.scored} users (${rate} users/s)${share}\n`);
-    }
-  };
+  const bar = progress(o.progress, { quiet: !!o.quiet, total: inp.regular && !inp.gzip ? inp.size : 0, from: ck.inputBytes, users: ck.scored });
 
   /** Top-k lines for users; throws what the encoder or the scan throws. */
   const scoreUsers = async (users: Entry[]): Promise<string[]> => {
-    const exclude = o.excludeHistory ? users.map((b) => rowsOf(catalogue, b.history as ItemId[])) : undefined;
+    const exclude = o.excludeHistory ? users.map((b) => b.rows as number[]) : undefined;
     const res = await rank(encoder, catalogue, { histories: users.map((b) => b.indices as number[]), k: o.k, exclude, threads: o.threads, isa: o.isa });
     return users.map((b, u) => {
       const { items, scores } = itemsOf(catalogue, res, u);
-      return `${JSON.stringify({ user: b.user, items, scores })}\n`;
+      return `${JSON.stringify({ user: b.user, items: ids.vocabulary ? items.map((id) => ids.outputId(id)) : items, scores })}\n`;
     });
   };
 
@@ -194,11 +189,10 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   };
 
   let batch: Entry[] = [];
-  let pendingLine = ck.nextLine;
-  let pendingBytes = ck.inputBytes;
+  let pending = { line: ck.nextLine, bytes: ck.inputBytes, crc: ck.inputCrc };
 
   /** Writes the batch up to its first bad line beyond --max-errors (returned), then checkpoints. */
-  const flush = async (): Promise<UserError | null> => {
+  const flush = async (): Promise<Entry | null> => {
     const text = await scoreEntries(batch);
     let outText = '';
     let errText = '';
@@ -214,82 +208,108 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
       } else {
         outText += text.get(b);
         ck.scored++;
-        scoredNow++;
       }
     }
-    if (outText) outPos += writeSync(out, outText, outPos);
-    if (errText) errPos += writeSync(errs, errText, errPos);
+    await out.write(outText);
+    if (errText) await errs?.write(errText);
     // Stopped: everything before the bad line is written; resume starts at it.
-    ck.nextLine = stop ? stop.line : pendingLine;
-    ck.inputBytes = stop ? stop.start : pendingBytes;
-    ck.inputTail = seekable ? tailCrc(o.input, ck.inputBytes) : 0;
-    ck.outBytes = outPos;
-    ck.errorBytes = errPos;
-    saveCheckpoint();
+    ck.nextLine = stop ? stop.line : pending.line;
+    ck.inputBytes = stop ? stop.start : pending.bytes;
+    ck.inputCrc = stop ? stop.crcBefore : pending.crc;
+    save();
     batch = [];
-    return stop ? new UserError(stop.error as string) : null;
+    bar.update(ck.inputBytes, ck.scored);
+    return stop;
   };
 
-  let skipped = 0;
-  let stopError: UserError | null = null;
+  const aborted = new Promise<'abort'>((resolve) => {
+    if (o.signal?.aborted) resolve('abort');
+    o.signal?.addEventListener('abort', () => resolve('abort'), { once: true });
+  });
+  let stop: Entry | null = null;
+  let stopped: ScoreSummary['stopped'] = null;
+  let verified = !resuming;
+  const mismatch = (): UserError =>
+    new UserError(`--resume: the input's first ${ck.nextLine - 1} lines are not those the stopped job read (${ckPath}): give the same input, or start again without --resume`);
+  const it = shardLines(inp, o.shard)[Symbol.asyncIterator]();
+  let last = { end: 0, crc: 0, number: 0 };
   try {
-    let start = ck.inputBytes;
     let badInBatch = 0;
-    for await (const line of lines(o.input, { start: ck.inputBytes, firstLine: ck.nextLine, skipLongLines: seekable })) {
-      if (line.last) {
-        // A stream's line that does not end within the limit: nothing after it can be read.
-        stopError = (await flush()) ?? new UserError(`line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes (--input is a stream, which cannot be read past it)`);
+    for (;;) {
+      const r = o.signal ? await Promise.race([it.next(), aborted]) : await it.next();
+      if (r === 'abort') {
+        stopped = 'signal';
         break;
       }
-      const mine = (line.number - 1) % o.shard.count === o.shard.index - 1;
-      if (mine && (line.tooLong || line.text.trim() !== '')) {
-        const entry: Entry = { line: line.number, start };
+      if (r.done) break;
+      const line: ShardLine = r.value;
+      last = { end: line.end, crc: line.crc, number: line.number };
+      if (!verified) {
+        // Resuming: the lines before the checkpoint are read again, not scored, and must be the same bytes.
+        if (line.number < ck.nextLine) continue;
+        if (line.start !== ck.inputBytes || line.crcBefore !== ck.inputCrc) throw mismatch();
+        verified = true;
+      }
+      if (line.last) {
+        // A stream's line that does not end within the limit: nothing after it can be read.
+        const entry: Entry = { line: line.number, start: line.start, crcBefore: line.crcBefore, error: `line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes (--input is a stream, which cannot be read past it)` };
+        batch.push(entry);
+        stop = (await flush()) ?? entry;
+        break;
+      }
+      if (line.tooLong || line.text.trim() !== '') {
+        const entry: Entry = { line: line.number, start: line.start, crcBefore: line.crcBefore };
         try {
           if (line.tooLong) throw new UserError(`line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes`);
-          const u = parseUser(line.text, line.number, catalogue);
-          Object.assign(entry, u, { indices: modelIndices(u.history, encoder, line.number) });
+          const rec = line.value !== undefined ? userRecord(line.value, line.number) : parseUserLine(line.text, line.number);
+          const h = resolveHistory(rec.history, line.number, ids, encoder, unknown);
+          entry.user = rec.user;
+          entry.indices = h.indices;
+          entry.rows = h.rows;
         } catch (e) {
           if (!(e instanceof UserError)) throw e;
           entry.error = e.message;
           badInBatch++;
         }
         batch.push(entry);
-      } else if (!mine) {
-        skipped++;
       }
-      pendingLine = line.number + 1;
-      pendingBytes = line.end;
-      start = line.end;
+      pending = { line: line.number + 1, bytes: line.end, crc: line.crc };
       // Flush when the batch is full, or at once when a bad line is beyond what --max-errors allows.
       if (batch.length >= o.batch || ck.errors + badInBatch > o.maxErrors) {
         badInBatch = 0;
-        stopError = await flush();
-        if (stopError) break;
-        report(line.end);
+        stop = await flush();
+        if (stop) break;
+        if (out.closed) {
+          stopped = 'closed';
+          break;
+        }
+        if (o.signal?.aborted) {
+          stopped = 'signal';
+          break;
+        }
       }
     }
-    if (!stopError) stopError = await flush();
-    if (!stopError) {
+    if (!verified && !(last.end === ck.inputBytes && last.crc === ck.inputCrc && last.number + 1 === ck.nextLine)) throw mismatch();
+    if (!stop) stop = await flush();
+    if (out.closed && !stopped) stopped = 'closed';
+    if (!stop && !stopped) {
       ck.complete = true;
-      saveCheckpoint();
-      bar?.update(inputSize, { users: ck.scored });
+      save();
     }
   } finally {
-    bar?.stop();
-    closeSync(out);
-    closeSync(errs);
+    bar.stop();
+    void it.return?.(undefined);
+    out.close();
+    errs?.close();
+    ckFile?.close();
   }
-  if (stopError) {
-    throw new UserError(`${stopError.message}\n(${ck.scored} users scored before it are in ${o.out}; fix the line and run again with --resume, or allow bad lines with --max-errors N)`);
+  if (stop) {
+    const where = toStdout ? 'written to stdout' : `in ${o.out}`;
+    const allowed = o.maxErrors === 0 ? 'no bad lines are allowed' : `more than ${o.maxErrors} bad lines (--max-errors ${o.maxErrors}${errPath ? `, recorded in ${errPath}` : ''})`;
+    throw new TooManyErrors(
+      `${stop.error}\nstopped at line ${stop.line}: ${allowed}; ${ck.scored} users scored before it are ${where}${toStdout ? '' : '; fix the line and rerun with --resume, or allow bad lines with --max-errors N'}`,
+      stop.line,
+    );
   }
-  return { scored: ck.scored, skipped, errors: ck.errors, resumedFrom, complete: true };
-}
-
-function fstatSizeOf(path: string): number {
-  const fd = openSync(path, 'r');
-  try {
-    return fstatSync(fd).size;
-  } finally {
-    closeSync(fd);
-  }
+  return { scored: ck.scored, errors: ck.errors, resumedFrom, lastLine: ck.nextLine - 1, complete: ck.complete, stopped, errorsFile: errPath };
 }

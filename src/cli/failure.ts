@@ -1,8 +1,10 @@
 /**
  * How the command line ends on an error: user mistakes, unusable files and every error the
- * library raises about its input exit with status 2 and one message (no stack); anything else
+ * library raises about its input exit with status 2 and one message (no stack); a job that met
+ * more bad lines than --max-errors allows exits with status 1 and its summary; anything else
  * is a bug in recscore: "internal error" with its stack, status 1.
  */
+import { TooManyErrors } from '../batch/score_job.js';
 import {
   FileError,
   FormatError,
@@ -42,6 +44,7 @@ export function failure(e: unknown): { status: number; text: string } {
     // commander has printed its own message.
     return { status: err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2, text: '' };
   }
+  if (e instanceof TooManyErrors) return { status: 1, text: err.message.split('\n').map((l) => `recscore: ${l}\n`).join('') };
   if (USER_ERRORS.some((c) => e instanceof c) || isSystemError(err)) return { status: 2, text: `recscore: ${err.message}\n` };
   return { status: 1, text: `recscore: internal error: ${err.stack ?? String(e)}\n` };
 }

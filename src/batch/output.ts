@@ -1,0 +1,106 @@
+/**
+ * Where the score job writes: a file (positional writes, synced before each checkpoint, cut back
+ * to the last checkpoint on --resume) or stdout (`-`, writes wait for 'drain': a slow reader
+ * holds the job back). A `.gz` file gets one gzip member per committed batch, so a file cut back
+ * to a checkpoint is still a whole gzip stream (gzip, zcat, DuckDB and Python read members on).
+ * A reader that goes away (EPIPE: `| head -1`) marks the sink closed; the job then ends quietly.
+ */
+import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { gzip as gzipCb } from 'node:zlib';
+
+import { flagError } from '../cli/paths.js';
+
+const gzip = promisify(gzipCb);
+
+export interface Sink {
+  /** Appends bytes (for a .gz file, one compressed member). */
+  write(data: string): Promise<void>;
+  /** Makes what was written durable; returns the bytes written so far. */
+  commit(): number;
+  /** The reader went away (stdout only). */
+  readonly closed: boolean;
+  close(): void;
+}
+
+/** A file sink at `path`, truncated to `keep` bytes (0: a new file). */
+export function fileSink(flag: string, path: string, keep: number | null): Sink {
+  let fd: number;
+  try {
+    fd = openSync(path, keep === null ? 'w' : 'r+');
+  } catch (e) {
+    throw flagError(flag, path, e);
+  }
+  let pos = keep ?? 0;
+  if (keep !== null) ftruncateSync(fd, keep);
+  const compress = path.endsWith('.gz');
+  return {
+    closed: false,
+    async write(data: string): Promise<void> {
+      if (data.length === 0) return;
+      const bytes = compress ? await gzip(data) : Buffer.from(data);
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, pos + done);
+      pos += bytes.length;
+    },
+    commit(): number {
+      fdatasyncSync(fd);
+      return pos;
+    },
+    close(): void {
+      closeSync(fd);
+    },
+  };
+}
+
+/** The size of an open-able regular file, or -1 when it is missing. */
+export function sizeOf(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return -1;
+  }
+  try {
+    return fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes to stdout with backpressure; EPIPE (the reader is gone) closes it quietly. */
+export function stdoutSink(stream: NodeJS.WritableStream & { writableNeedDrain?: boolean } = process.stdout): Sink {
+  let closed = false;
+  let written = 0;
+  let wake: (() => void) | null = null;
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') {
+      closed = true;
+      wake?.();
+      return;
+    }
+    throw e;
+  });
+  return {
+    get closed() {
+      return closed;
+    },
+    async write(data: string): Promise<void> {
+      if (closed || data.length === 0) return;
+      const bytes = Buffer.from(data);
+      written += bytes.length;
+      if (stream.write(bytes)) return;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        stream.once('drain', resolve);
+      });
+      wake = null;
+    },
+    commit(): number {
+      return written;
+    },
+    close(): void {
+      // process.stdout is never closed by the job: Node flushes it on exit.
+    },
+  };
+}
