@@ -107,6 +107,9 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   const { encoder, catalogue } = o;
   const inp = checkInput('--input', o.input);
   const toStdout = o.out === '-';
+  if (o.shard.count > 1 && !inp.regular) {
+    throw new UserError(`--shard ${o.shard.index}/${o.shard.count}: --input ${inp.path} is a stream, which one reader cannot split among shards: split it upstream (Spark partitions, split -n l/N), or give a file`);
+  }
   if (!toStdout) outputPath('--out', o.out);
   if (toStdout && o.resume) throw new UserError('--resume needs --out FILE: a job written to stdout keeps no checkpoint');
   const errPath = o.errors ?? (o.maxErrors > 0 ? (toStdout ? null : `${o.out}.errors.jsonl`) : null);
@@ -154,6 +157,9 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
     ck.errorBytes = errs ? errs.commit() : 0;
     ckFile?.save(ck);
   };
+
+  // A new job's checkpoint exists from the start: any stop leaves a file --resume can read.
+  if (seq < 0) save();
 
   const bar = progress(o.progress, { quiet: !!o.quiet, total: inp.regular && !inp.gzip ? inp.size : 0, from: ck.inputBytes, users: ck.scored });
 
