@@ -156,16 +156,36 @@ void finish_user(const ScoreRequest& r, size_t u, Pass* first, size_t count, siz
   if (r.panels) {
     // The candidates' panels, each read once front to back by the level's float32 kernel (one
     // user against the panel's 16 rows: the contract's chains, bias last, the same bits as the
-    // float32 scan), instead of one strided row at a time.
+    // float32 scan), instead of one strided row at a time. Large candidate sets (k = 1000) are
+    // rescored by the team in chunks of whole panels; the scores are pushed in row order either
+    // way, so the selection is the same.
     const Kernels& kern = kernels_for(r.isa);
-    float panel_scores[kPanel];
-    for (size_t i = 0; i < rows.size();) {
-      const size_t q = static_cast<size_t>(rows[i]) / kPanel, j0 = q * kPanel;
-      const size_t valid = std::min(kPanel, r.n - j0);
-      kern.gemm_panels(user, d, 1, r.panels + q * panel_floats(d), d, valid, nullptr, 0, r.bias ? r.bias + j0 : nullptr,
-                       panel_scores, kPanel);
-      for (; i < rows.size() && static_cast<size_t>(rows[i]) / kPanel == q; ++i) top.push(panel_scores[rows[i] - j0], rows[i]);
+    std::vector<float> scores(rows.size());
+    auto rescore = [&](size_t i, size_t end) {
+      float panel_scores[kPanel];
+      while (i < end) {
+        const size_t q = static_cast<size_t>(rows[i]) / kPanel, j0 = q * kPanel;
+        const size_t valid = std::min(kPanel, r.n - j0);
+        kern.gemm_panels(user, d, 1, r.panels + q * panel_floats(d), d, valid, nullptr, 0,
+                         r.bias ? r.bias + j0 : nullptr, panel_scores, kPanel);
+        for (; i < end && static_cast<size_t>(rows[i]) / kPanel == q; ++i) scores[i] = panel_scores[rows[i] - j0];
+      }
+    };
+    constexpr size_t kChunk = 256;  // candidates per team block
+    if (r.team && count > 1 && rows.size() >= 2 * kChunk) {
+      // Chunk starts moved forward to a panel boundary, so no panel is split between members.
+      std::vector<size_t> starts;
+      for (size_t i = 0; i < rows.size(); i += kChunk) {
+        size_t s = i;
+        while (s > 0 && s < rows.size() && rows[s] / static_cast<int32_t>(kPanel) == rows[s - 1] / static_cast<int32_t>(kPanel)) ++s;
+        if (starts.empty() || s > starts.back()) starts.push_back(s);
+      }
+      starts.push_back(rows.size());
+      parallel_blocks(r.team, count, starts.size() - 1, [&](size_t, size_t b) { rescore(starts[b], starts[b + 1]); });
+    } else {
+      rescore(0, rows.size());
     }
+    for (size_t i = 0; i < rows.size(); ++i) top.push(scores[i], rows[i]);
   } else {
     for (int32_t row : rows) {
       // The contract's chain (gemm/contract.h) over the row-major row.

@@ -39,8 +39,8 @@ export async function buildCatalogue(o: {
   precision: string;
   out: string;
 }): Promise<{ size: number; dim: number }> {
-  if (o.precision !== 'f32' && o.precision !== 'int8' && o.precision !== 'int4' && o.precision !== 'bf16') {
-    throw new UserError(`--precision ${o.precision}: must be f32, int8, int4 or bf16`);
+  if (o.precision !== 'f32' && o.precision !== 'int8' && o.precision !== 'bf16') {
+    throw new UserError(`--precision ${o.precision}: must be f32, int8 or bf16`);
   }
   mustExist('--vectors', o.vectors);
   outputPath('--out', o.out);

@@ -50,7 +50,7 @@ export function program(): Command {
     .option('--ids <file.txt>', 'one id per line (all integers: numeric ids; otherwise strings); default: row numbers')
     .option('--bias <file.npy>', 'per-item bias, float32, shape (N,)')
     .option('--attributes <file.txt>', 'per-item attribute bits (uint32), one per line')
-    .option('--precision <p>', 'f32, or also a compact scan copy: int8, int4 or bf16 (results stay exact)', 'f32')
+    .option('--precision <p>', 'f32, or also a compact scan copy: int8 or bf16 (results stay exact)', 'f32')
     .requiredOption('--out <file.rsc>', 'the catalogue file to write')
     .action(async (o: { vectors: string; ids?: string; bias?: string; attributes?: string; precision: string; out: string }) => {
       const r = await buildCatalogue(o);
