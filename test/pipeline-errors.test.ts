@@ -51,7 +51,7 @@ describe('usage mistakes and unusable inputs: status 2, one line naming the argu
       [[...s, '--input', usersPath, '--out', o, '--shard', 'auto/4'], { JOB_COMPLETION_INDEX: 'x' }, '--shard auto/4: JOB_COMPLETION_INDEX must be an integer in 0..3, got "x"'],
       [[...s, '--input', '-', '--out', o, '--shard', '1/2'], {}, '--shard 1/2: --input - is a stream, which one reader cannot split among shards: split it upstream (Spark partitions, split -n l/N), or give a file'],
       [[...s, '--input', usersPath, '--out', o, '--vocabulary', join(dir, 'none.txt')], {}, `--vocabulary ${join(dir, 'none.txt')}: no such file (ENOENT)`],
-      [[...s, '--input', usersPath, '--out', o, '--resume'], {}, `--resume: no checkpoint ${o}.progress (start without --resume)`],
+      [[...s, '--input', usersPath, '--out', usersPath, '--resume'], {}, `--resume: no checkpoint ${usersPath}.progress (start without --resume)`],
       [['eval', '--model', model, '--catalogue', items, '--input', aDir], {}, `--input ${aDir}: is a directory, not a file`],
     ];
     for (const [args, env, message] of cases) {
@@ -71,6 +71,16 @@ describe('usage mistakes and unusable inputs: status 2, one line naming the argu
     }
     expect(usageError(run(['eval', '--model', model, '--catalogue', items, '--input', '-'], { input: '' }))).toBe('recscore: no sessions in -\n');
     rmSync(empty);
+  });
+
+  it('--resume on a job that never started starts it (a retried pod can always pass --resume)', () => {
+    const out = join(dir, 'first.jsonl');
+    const r = run(['score', '--model', model, '--catalogue', items, '--input', usersPath, '--out', out, '--k', '2', '--resume']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('scored 500 users (resumed at line 1)\n');
+    expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(500);
+    rmSync(out);
+    rmSync(`${out}.progress`);
   });
 });
 

@@ -121,7 +121,9 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   const ckPath = toStdout ? null : `${o.out}.progress`;
   let ck: Checkpoint = { identity, nextLine: 1, inputBytes: 0, inputCrc: 0, outBytes: 0, errorBytes: 0, scored: 0, errors: 0, complete: false };
   let seq = -1;
-  if (o.resume && ckPath) {
+  // --resume on a job that never wrote anything starts it: a retried pod or script can always pass it.
+  const fresh = o.resume && ckPath !== null && sizeOf(ckPath) < 0 && sizeOf(o.out) <= 0;
+  if (o.resume && ckPath && !fresh) {
     const prev = readCheckpoint(ckPath);
     if (prev.identity !== identity) {
       throw new UserError(`--resume: ${ckPath} was written for another model, catalogue, vocabulary, shard, k or option`);
@@ -134,16 +136,16 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
     if (outSize < ck.outBytes || errSize < ck.errorBytes) {
       throw new UserError(`--resume: ${o.out} is shorter than ${ckPath} says: it was changed or lost since (start again without --resume)`);
     }
-  } else if (!toStdout && sizeOf(o.out) >= 0) {
+  } else if (!fresh && !toStdout && sizeOf(o.out) >= 0) {
     throw new UserError(`--out ${o.out} exists: pass --resume to continue that job, or remove it`);
   }
   const resuming = o.resume && ck.nextLine > 1;
   // Open the outputs, cut back to the checkpoint: no half-written line survives.
-  const out: Sink = toStdout ? stdoutSink() : fileSink('--out', o.out, o.resume ? ck.outBytes : null);
+  const out: Sink = toStdout ? stdoutSink() : fileSink('--out', o.out, o.resume && !fresh ? ck.outBytes : null);
   let errs: Sink | null = null;
   let ckFile: CheckpointFile | null = null;
   try {
-    errs = errPath === null ? null : fileSink('--errors', errPath, o.resume && sizeOf(errPath) >= 0 ? ck.errorBytes : null);
+    errs = errPath === null ? null : fileSink('--errors', errPath, o.resume && !fresh && sizeOf(errPath) >= 0 ? ck.errorBytes : null);
     ckFile = ckPath ? new CheckpointFile(ckPath, seq) : null;
   } catch (e) {
     out.close();
