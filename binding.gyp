@@ -28,6 +28,7 @@
         "native/core/compressed.cc",
         "native/core/compressed_approx.cc",
         "native/core/compressed_scan.cc",
+        "native/core/compressed_select.cc",
         "native/binding/addon.cc",
         "native/binding/args.cc",
         "native/binding/array_fns.cc",

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "bf16.h"
+#include "compressed_select.h"
 #include "errors.h"
 #include "gemm/compact.h"
 #include "gemm/contract.h"
@@ -13,8 +14,8 @@ namespace {
 
 // The float32 arithmetic of the bound's own evaluation (a few roundings of non-negative terms)
 // and of underflow, as the float path has always absorbed them (compressed.h).
-const float kMargin = 1.0f + 0x1p-18f;
-const float kSlack = 1e-30f;
+const float kMargin = kSelectMargin;
+const float kSlack = kSelectSlack;
 
 // int8 user: uq_i = round(u_i / su) in [-range, range], su = max|u_i| / range (zero for a zero
 // user, or one whose largest element is below range * 2^-150); byte i of the operand holds uq_i

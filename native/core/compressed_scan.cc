@@ -16,6 +16,7 @@
 
 #include "compressed.h"
 #include "compressed_approx.h"
+#include "compressed_select.h"
 #include "errors.h"
 #include "gemm/compact.h"
 #include "gemm/contract.h"
@@ -34,7 +35,7 @@ static_assert(kBlockRows % kPanel == 0 && kTile % kPanel == 0, "tiles start on p
 // and one user's bounds and selection.
 struct Scratch {
   std::vector<float> approx, lower, upper;
-  std::vector<uint32_t> idx;
+  std::vector<uint32_t> idx, idx2;  // idx2: the fused pass's candidates (lower: its heap entries, upper: their bounds)
   std::vector<const int32_t*> ex;  // batched: each user's exclusion cursor in the current block
   void ensure(size_t users) {
     if (approx.size() >= users * kTile) return;
@@ -42,6 +43,7 @@ struct Scratch {
     lower.resize(kTile);
     upper.resize(kTile);
     idx.resize(kTile);
+    idx2.resize(kTile);
   }
 };
 
@@ -56,6 +58,15 @@ struct Pass {
 std::pair<const int32_t*, const int32_t*> exclusions(const ScoreRequest& r, size_t u) {
   if (!r.excl_offsets) return {nullptr, nullptr};
   return {r.excl_rows + r.excl_offsets[u], r.excl_rows + r.excl_offsets[u + 1]};
+}
+
+// Keeps the candidate list near its final size as the threshold rises.
+void prune(Pass& ps, size_t k) {
+  if (ps.cand.size() > 4 * k + 4096) {
+    const float th = ps.threshold();
+    ps.cand.erase(std::remove_if(ps.cand.begin(), ps.cand.end(), [th](const auto& p) { return p.second < th; }),
+                  ps.cand.end());
+  }
 }
 
 // One user's tile of rows [t0, t0 + nt): approx (bias included) and, in sc.upper, the bounds; the
@@ -115,12 +126,45 @@ void tile_update(const Kernels& kern, const ScoreRequest& r, size_t t0, size_t n
   for (size_t q = 0; q < cnum; ++q) {
     if (upper[idx[q]] != -INFINITY) ps.cand.emplace_back(static_cast<int32_t>(t0 + idx[q]), upper[idx[q]]);
   }
-  // Keep the candidate list near its final size as the threshold rises.
-  if (ps.cand.size() > 4 * k + 4096) {
-    const float th = ps.threshold();
-    ps.cand.erase(std::remove_if(ps.cand.begin(), ps.cand.end(), [th](const auto& p) { return p.second < th; }),
-                  ps.cand.end());
+  prune(ps, k);
+}
+
+// One user's tile of rows [t0, t0 + nt), approx holding the kernel's scores (no bias): the bounds
+// and the selection. At the AVX-512 level, once the user's heap is full and where the tile has no
+// exclusion and the request no filter, one fused pass (compressed_select.h); otherwise
+// approx_bounds then tile_update.
+void tile_pass(const Kernels& kern, const ScoreRequest& r, const ApproxUser& au, const CompressedView& c, size_t t0,
+               size_t nt, float* approx, const int32_t*& ex, const int32_t* ex_last, Scratch& sc, Pass& ps) {
+  const bool no_excl = !ex || ex == ex_last || static_cast<size_t>(*ex) >= t0 + nt;
+  if (kern.isa == Level::kAvx512 && ps.lower.size() == r.k && no_excl && !r.eligible) {
+    SelectTerms st;
+    st.approx = approx;
+    st.bias = r.bias ? r.bias + t0 : nullptr;
+    st.err = c.err + t0;
+    st.cnorm = au.path != CompactPath::kFloat ? c.cnorm + t0 : nullptr;
+    st.nu = au.nu;
+    st.du = au.du;
+    st.cu = au.cu;
+    st.gb = au.gb;
+    SelectHits h;
+    h.lo_idx = sc.idx.data();
+    h.lo_val = sc.lower.data();
+    h.hi_idx = sc.idx2.data();
+    h.hi_val = sc.upper.data();
+    if (bound_select_avx512(st, nt, ps.lower.top(), h)) {
+      for (size_t q = 0; q < h.nlo; ++q) {
+        if (h.lo_val[q] > ps.lower.top()) {
+          ps.lower.pop();
+          ps.lower.push(h.lo_val[q]);
+        }
+      }
+      for (size_t q = 0; q < h.nhi; ++q) ps.cand.emplace_back(static_cast<int32_t>(t0 + h.hi_idx[q]), h.hi_val[q]);
+      prune(ps, r.k);
+      return;
+    }
   }
+  approx_bounds(au, c, r.bias, t0, nt, approx, sc.upper.data());
+  tile_update(kern, r, t0, nt, approx, ex, ex_last, sc, ps);
 }
 
 // User u's result from the members' passes (count of them, `stride` apart): the global threshold
@@ -214,8 +258,8 @@ void scan_each_user(const ScoreRequest& r, const CompressedView& c, const Kernel
       const int32_t* ex = excl.first ? std::lower_bound(excl.first, excl.second, static_cast<int32_t>(lo)) : nullptr;
       for (size_t t0 = lo; t0 < hi; t0 += kTile) {
         const size_t nt = std::min(kTile, hi - t0);
-        approx_tile(kern, au, c, r.bias, r.d, t0, nt, sc.approx.data(), sc.upper.data());
-        tile_update(kern, r, t0, nt, sc.approx.data(), ex, excl.second, sc, passes[member]);
+        approx_scores(kern, au, c, r.d, t0, nt, sc.approx.data());
+        tile_pass(kern, r, au, c, t0, nt, sc.approx.data(), ex, excl.second, sc, passes[member]);
       }
     });
     finish_user(r, u, passes.data(), threads, 1, out_rows, out_scores, candidates);
@@ -260,8 +304,7 @@ void scan_users_together(const ScoreRequest& r, const CompressedView& c, const K
         for (size_t u = u0; u < u0 + m; ++u) {
           float* a = sc.approx.data() + (u - u0) * kTile;
           if (aus[u].path != CompactPath::kVnni) approx_scores(kern, aus[u], c, d, t0, nt, a);
-          approx_bounds(aus[u], c, r.bias, t0, nt, a, sc.upper.data());
-          tile_update(kern, r, t0, nt, a, sc.ex[u], exclusions(r, u).second, sc, passes[member * b + u]);
+          tile_pass(kern, r, aus[u], c, t0, nt, a, sc.ex[u], exclusions(r, u).second, sc, passes[member * b + u]);
         }
       }
     }
