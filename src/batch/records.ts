@@ -8,7 +8,7 @@ import type { Encoder } from '../encoder/encoder.js';
 import { LIMITS } from '../limits.js';
 import { describe } from '../validate.js';
 import { UserError } from '../cli/user_error.js';
-import type { IdResolver } from './vocabulary.js';
+import type { IdResolver, Vocabulary } from './vocabulary.js';
 
 function parse(text: string, lineNo: number): unknown {
   try {
@@ -144,4 +144,22 @@ export function resolveHistory(
     throw new UserError(`line ${lineNo}: history is empty${history.length > 0 ? ` (its ${history.length} ids are all unknown, skipped by --unknown skip)` : ''}`);
   }
   return { indices, rows };
+}
+
+/** An `eval` line whose ids are vocabulary ids (SKUs): each must be in the vocabulary and the model. */
+export function sessionInVocabulary(text: string, lineNo: number, vocabulary: Vocabulary, encoder: Encoder): { history: ItemId[]; next: ItemId } {
+  const v = parse(text, lineNo);
+  if (!isObject(v) || !Array.isArray(v.history)) throw new UserError(`line ${lineNo}: expected {"history": [...], "next": id}`);
+  const ids: unknown[] = [...(v.history as unknown[]), v.next];
+  const modelSize = encoder.vocab ?? 0x80000000;
+  ids.forEach((id, i) => {
+    const where = i < ids.length - 1 ? `history[${i}]` : 'next';
+    if (!(typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)))) {
+      throw new UserError(`line ${lineNo}: ${where} must be an item id (a string or an integer), got ${describe(id)}`);
+    }
+    const index = vocabulary.index(id);
+    if (index === undefined) throw new UserError(`line ${lineNo}: ${where} = ${describe(id)} is not in the vocabulary`);
+    if (index >= modelSize) throw new UserError(`line ${lineNo}: ${where} = ${describe(id)} is item ${index} of the vocabulary, but the model has items 0..${modelSize - 1}`);
+  });
+  return { history: v.history as ItemId[], next: v.next as ItemId };
 }

@@ -21,8 +21,8 @@ import { failure } from './failure.js';
 import { checkInput, openInput } from '../batch/input.js';
 import { linesOf } from '../batch/jsonl.js';
 import { isaOption, loadPair, nonNegative, positive } from './options.js';
-import { modelIndices, parseSession } from '../batch/records.js';
-import { scoreCommand } from './score_cmd.js';
+import { modelIndices, parseSession, sessionInVocabulary } from '../batch/records.js';
+import { loadVocabulary, scoreCommand } from './score_cmd.js';
 import { UserError } from './user_error.js';
 
 export function program(): Command {
@@ -85,20 +85,26 @@ export function program(): Command {
     .option('--no-exclude-history', 'allow the history’s items in the ranking')
     .addOption(new Option('--threads <n>', 'threads').argParser(positive('--threads', LIMITS.maxThreads)))
     .addOption(isaOption())
+    .option('--vocabulary <file>', "item ids (SKUs), one per line: line i is the model's item i; histories and next use them")
     .option('--json', 'print JSON')
-    .action(async (o: { model: string; catalogue: string; input: string; k: number; excludeHistory: boolean; threads?: number; json?: boolean; isa?: Level }) => {
+    .action(async (o: { model: string; catalogue: string; input: string; k: number; excludeHistory: boolean; threads?: number; json?: boolean; isa?: Level; vocabulary?: string }) => {
       const inp = checkInput('--input', o.input);
+      const vocabulary = o.vocabulary === undefined ? null : loadVocabulary(o.vocabulary);
       const { encoder, catalogue } = await loadPair(o.model, o.catalogue, o.threads, o.isa);
       async function* sessions(): AsyncGenerator<EvalSession> {
         for await (const line of linesOf(await openInput(inp))) {
           if (line.tooLong) throw new UserError(`line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes`);
           if (line.text.trim() === '') continue;
+          if (vocabulary) {
+            yield sessionInVocabulary(line.text, line.number, vocabulary, encoder);
+            continue;
+          }
           const s = parseSession(line.text, line.number, catalogue);
           modelIndices(s.history, encoder, line.number);
           yield s;
         }
       }
-      const m = await evaluate({ encoder, catalogue, sessions: sessions(), k: o.k, excludeHistory: o.excludeHistory, threads: o.threads, isa: o.isa });
+      const m = await evaluate({ encoder, catalogue, sessions: sessions(), k: o.k, excludeHistory: o.excludeHistory, threads: o.threads, isa: o.isa, vocabulary: vocabulary?.ids });
       if (m.sessions === 0) {
         await encoder.close();
         await catalogue.close();

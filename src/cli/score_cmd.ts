@@ -34,7 +34,7 @@ interface ScoreFlags {
 
 const SIGNALS = { SIGINT: 130, SIGTERM: 143 } as const;
 
-function loadVocabulary(path: string): Vocabulary {
+export function loadVocabulary(path: string): Vocabulary {
   try {
     return Vocabulary.load(path, '--vocabulary');
   } catch (e) {

@@ -16,9 +16,10 @@
  */
 import type { Catalogue, ItemId } from '../catalogue/catalogue.js';
 import type { Encoder } from '../encoder/encoder.js';
-import { InvalidArgumentError } from '../errors.js';
+import { IdResolver, Vocabulary } from '../batch/vocabulary.js';
+import { InvalidArgumentError, OutOfRangeError } from '../errors.js';
 import { LIMITS } from '../limits.js';
-import { recommend } from '../pipeline.js';
+import { rank } from '../pipeline.js';
 import { type Level, resolveLevel } from '../native/addon.js';
 import { arrayLike, atMost, describe, kOption, optionalPositiveInt, threadsOption } from '../validate.js';
 
@@ -97,6 +98,13 @@ export async function evaluate(o: {
   isa?: 'auto' | Level;
   /** Maps a catalogue id to the model's item index (default: numeric ids are the indices). */
   toModel?: (id: ItemId) => number;
+  /**
+   * SKU ids, as `recscore score --vocabulary`: entry i (or line i of a file, one id per line) is
+   * the model's item i. Histories and `next` are then vocabulary ids (compared as strings); one
+   * the vocabulary lacks is an OutOfRangeError, never item 0. Catalogue rows are found by the SKU
+   * in a catalogue built with string ids, else by the model's item number.
+   */
+  vocabulary?: ReadonlyArray<string | number> | string;
 }): Promise<EvalMetrics> {
   if (typeof o !== 'object' || o === null) throw new InvalidArgumentError(`options must be an object, got ${describe(o)}`);
   const { encoder, catalogue } = o;
@@ -109,25 +117,35 @@ export async function evaluate(o: {
   const isa = resolveLevel('options.isa', o.isa);
   const batchSize = atMost('options.batchSize', optionalPositiveInt('options.batchSize', o.batchSize, 256), LIMITS.maxBatch);
   const excludeHistory = o.excludeHistory ?? true;
+  if (o.vocabulary !== undefined && o.toModel !== undefined) throw new InvalidArgumentError('options.vocabulary and options.toModel are two ways to map ids: give one');
+  const vocabulary = o.vocabulary === undefined ? null : typeof o.vocabulary === 'string' ? Vocabulary.load(o.vocabulary, 'options.vocabulary') : Vocabulary.from(o.vocabulary, 'options.vocabulary');
+  const ids = vocabulary ? new IdResolver(catalogue, vocabulary) : null;
   const toModel = o.toModel ?? ((id: ItemId) => id as number);
+  /** An id's model index and catalogue row (-1: not in the catalogue, with a vocabulary only). */
+  const resolve = (id: ItemId, where: string): { index: number; row: number } => {
+    if (!ids || !vocabulary) return { index: -1, row: catalogue.row(id) };
+    const index = vocabulary.index(id);
+    if (index === undefined) throw new OutOfRangeError(`${where} = ${describe(id)} is not in options.vocabulary`);
+    const c = ids.catalogueId(id, index);
+    return { index, row: c === undefined ? -1 : catalogue.row(c) };
+  };
   const ranks: Array<number | null> = [];
   const shown = new Map<number, number>();
   const counts = new Map<number, number>();
   let total = 0;
-  let batch: EvalSession[] = [];
+  let batch: Array<{ indices: number[]; exclude: number[]; target: number }> = [];
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
-    const { result: res } = await recommend(encoder, catalogue, batch.map((s) => s.history), {
+    const res = await rank(encoder, catalogue, {
+      histories: batch.map((s) => s.indices),
       k,
-      exclude: excludeHistory ? 'history' : 'none',
-      vocabulary: toModel,
+      exclude: excludeHistory ? batch.map((s) => s.exclude) : undefined,
       threads,
       isa,
     });
     batch.forEach((s, u) => {
       const rows = Array.from(res.rows.subarray(u * res.k, (u + 1) * res.k)).filter((r) => r >= 0);
-      const target = catalogue.row(s.next);
-      const at = rows.indexOf(target);
+      const at = s.target < 0 ? -1 : rows.indexOf(s.target);
       ranks.push(at >= 0 ? at + 1 : null);
       for (const r of rows) shown.set(r, (shown.get(r) ?? 0) + 1);
     });
@@ -137,13 +155,19 @@ export async function evaluate(o: {
   for await (const s of o.sessions as AsyncIterable<EvalSession>) {
     if (typeof s !== 'object' || s === null) throw new InvalidArgumentError(`sessions[${i}] must be {history, next}, got ${describe(s)}`);
     arrayLike(`sessions[${i}].history`, s.history, 'an array of ids', LIMITS.maxHistory);
+    const history = Array.from(s.history).map((id, j) => ({ id, ...resolve(id, `sessions[${i}].history[${j}]`) }));
+    const next = resolve(s.next, `sessions[${i}].next`);
     i++;
-    for (const id of [...s.history, s.next]) {
-      const r = catalogue.row(id);
-      counts.set(r, (counts.get(r) ?? 0) + 1);
+    for (const { row } of [...history, next]) {
+      if (row < 0) continue;
+      counts.set(row, (counts.get(row) ?? 0) + 1);
       total++;
     }
-    batch.push(s);
+    batch.push({
+      indices: history.map((h) => (vocabulary ? h.index : toModel(h.id))),
+      exclude: history.filter((h) => h.row >= 0).map((h) => h.row),
+      target: next.row,
+    });
     if (batch.length >= batchSize) await flush();
   }
   await flush();
