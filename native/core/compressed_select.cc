@@ -30,6 +30,11 @@ RS_INLINE_AVX512 void select16(const SelectTerms& s, size_t i, __mmask16 m, __m5
   v = _mm512_fmadd_ps(_mm512_set1_ps(s.nu), _mm512_maskz_loadu_ps(m, s.err + i), v);
   const __m512 e = _mm512_fmadd_ps(v, _mm512_set1_ps(kSelectMargin), _mm512_set1_ps(kSelectSlack));
   const __m512 inf = _mm512_set1_ps(INFINITY);
+  // The common case first: no lane's a + e reaches t (NLT: a NaN sum counts as reaching it) and no
+  // a is -inf (a row that bounds nothing): then no lower bound beats t either.
+  const __mmask16 any = _mm512_mask_cmp_ps_mask(m, _mm512_add_ps(a, e), t, _CMP_NLT_UQ) |
+                        _mm512_mask_cmp_ps_mask(m, a, _mm512_sub_ps(_mm512_setzero_ps(), inf), _CMP_EQ_OQ);
+  if (!any) return;
   // Finite: x * 0 is ordered (not NaN) exactly when x is finite.
   const __m512 zero = _mm512_setzero_ps();
   const __mmask16 known = _mm512_cmp_ps_mask(_mm512_mul_ps(a, zero), _mm512_mul_ps(e, zero), _CMP_ORD_Q);
