@@ -22,6 +22,12 @@ export function run(args: string[], o: { input?: string | Buffer; env?: NodeJS.P
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** As run, with stdout as bytes (Parquet, Arrow). */
+export function runBytes(args: string[], o: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): { status: number | null; stdout: Buffer; stderr: string } {
+  const r = spawnSync(process.execPath, [cli, ...args], { timeout: 60_000, input: o.input, env: { ...process.env, RECSCORE_NATIVE: '', ...o.env }, maxBuffer: 1 << 28 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
 /** Runs a shell command line (bash, pipefail off) in `cwd`; `$RECSCORE` is the CLI. */
 export function sh(line: string, cwd: string, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
   return spawnSync('bash', ['-c', line], { encoding: 'utf8', cwd, timeout: 120_000, env: { ...process.env, RECSCORE: `${process.execPath} ${cli}`, RECSCORE_NATIVE: '', ...env }, maxBuffer: 1 << 28 });

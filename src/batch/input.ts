@@ -21,6 +21,8 @@ export interface Input {
   size: number;
   /** Gzip-compressed (regular files: known up front; streams: found when opened). */
   gzip: boolean;
+  /** The first (up to) 8 bytes (regular files: known up front; streams: once opened). */
+  head: Buffer;
 }
 
 function isGzip(b: Buffer): boolean {
@@ -29,9 +31,9 @@ function isGzip(b: Buffer): boolean {
 
 /** Checks `--input` (a usage error names the flag and the path) and sniffs gzip in a regular file. */
 export function checkInput(flag: string, path: string): Input {
-  if (path === '-' || path === '/dev/stdin') return { path, stdin: true, regular: false, size: 0, gzip: false };
+  if (path === '-' || path === '/dev/stdin') return { path, stdin: true, regular: false, size: 0, gzip: false, head: Buffer.alloc(0) };
   const regular = streamInput(flag, path);
-  if (!regular) return { path, stdin: false, regular, size: 0, gzip: false };
+  if (!regular) return { path, stdin: false, regular, size: 0, gzip: false, head: Buffer.alloc(0) };
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -39,9 +41,9 @@ export function checkInput(flag: string, path: string): Input {
     throw flagError(flag, path, e);
   }
   try {
-    const head = Buffer.alloc(2);
-    const n = readSync(fd, head, 0, 2, 0);
-    return { path, stdin: false, regular, size: fstatSync(fd).size, gzip: isGzip(head.subarray(0, n)) };
+    const head = Buffer.alloc(8);
+    const n = readSync(fd, head, 0, 8, 0);
+    return { path, stdin: false, regular, size: fstatSync(fd).size, gzip: isGzip(head.subarray(0, n)), head: head.subarray(0, n) };
   } finally {
     closeSync(fd);
   }
@@ -91,7 +93,8 @@ async function peek(stream: Readable, n: number): Promise<Buffer> {
 export async function openInput(inp: Input, start = 0): Promise<Readable> {
   const raw: Readable = inp.stdin ? process.stdin : createReadStream(inp.path, start > 0 ? { highWaterMark: 1 << 20, start } : { highWaterMark: 1 << 20 });
   if (start > 0 && (inp.gzip || !inp.regular)) throw new Error(`openInput: cannot start a stream or a gzip file at byte ${start}`);
-  const gzip = inp.regular ? inp.gzip : isGzip(await peek(raw, 2));
+  if (!inp.regular) inp.head = (await peek(raw, 8)).subarray(0, 8);
+  const gzip = inp.regular ? inp.gzip : isGzip(inp.head);
   inp.gzip = gzip;
   if (!gzip) return raw;
   const gunzip = createGunzip({ chunkSize: 1 << 20 });

@@ -15,7 +15,7 @@ const gzip = promisify(gzipCb);
 
 export interface Sink {
   /** Appends bytes (for a .gz file, one compressed member). */
-  write(data: string): Promise<void>;
+  write(data: string | Uint8Array): Promise<void>;
   /** Makes what was written durable; returns the bytes written so far. */
   commit(): number;
   /** The reader went away (stdout only). */
@@ -23,8 +23,8 @@ export interface Sink {
   close(): void;
 }
 
-/** A file sink at `path`, truncated to `keep` bytes (0: a new file). */
-export function fileSink(flag: string, path: string, keep: number | null): Sink {
+/** A file sink at `path`, truncated to `keep` bytes (null: a new file); `.gz` gzips when `text`. */
+export function fileSink(flag: string, path: string, keep: number | null, text = true): Sink {
   let fd: number;
   try {
     fd = openSync(path, keep === null ? 'w' : 'r+');
@@ -33,12 +33,12 @@ export function fileSink(flag: string, path: string, keep: number | null): Sink 
   }
   let pos = keep ?? 0;
   if (keep !== null) ftruncateSync(fd, keep);
-  const compress = path.endsWith('.gz');
+  const compress = text && path.endsWith('.gz');
   return {
     closed: false,
-    async write(data: string): Promise<void> {
+    async write(data: string | Uint8Array): Promise<void> {
       if (data.length === 0) return;
-      const bytes = compress ? await gzip(data) : Buffer.from(data);
+      const bytes = compress ? await gzip(data) : typeof data === 'string' ? Buffer.from(data) : data;
       let done = 0;
       while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, pos + done);
       pos += bytes.length;
@@ -85,9 +85,9 @@ export function stdoutSink(stream: NodeJS.WritableStream & { writableNeedDrain?:
     get closed() {
       return closed;
     },
-    async write(data: string): Promise<void> {
+    async write(data: string | Uint8Array): Promise<void> {
       if (closed || data.length === 0) return;
-      const bytes = Buffer.from(data);
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
       written += bytes.length;
       if (stream.write(bytes)) return;
       await new Promise<void>((resolve) => {

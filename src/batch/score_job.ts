@@ -23,10 +23,13 @@ import { outputPath } from '../cli/paths.js';
 import { UserError } from '../cli/user_error.js';
 import { type Checkpoint, CheckpointFile, jobIdentity, readCheckpoint } from './checkpoint.js';
 import { checkInput } from './input.js';
+import { type OutRow, type RecordSink, recordSink } from './columnar_out.js';
+import { outputFormat } from './formats.js';
 import { type Sink, fileSink, sizeOf, stdoutSink } from './output.js';
 import { type ProgressStream, progress } from './progress.js';
 import { parseUserLine, resolveHistory, userRecord } from './records.js';
-import { type Shard, type ShardLine, shardLines } from './shard.js';
+import type { Shard, ShardLine } from './shard.js';
+import { fileFormat, inputLines } from './sources.js';
 import { IdResolver, type Vocabulary } from './vocabulary.js';
 
 export { modelIndices } from './records.js';
@@ -60,6 +63,8 @@ export interface ScoreOptions {
   quiet?: boolean;
   /** Aborted (SIGINT, SIGTERM): stop after the current batch. */
   signal?: AbortSignal;
+  /** The output's format (default: by its extension, else JSONL). */
+  format?: string;
 }
 
 export interface ScoreSummary {
@@ -107,6 +112,11 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   const { encoder, catalogue } = o;
   const inp = checkInput('--input', o.input);
   const toStdout = o.out === '-';
+  const outFormat = outputFormat(o.out, o.format);
+  const columnar = outFormat !== 'jsonl';
+  if (columnar && o.resume) {
+    throw new UserError(`--resume needs JSONL output: a ${outFormat === 'parquet' ? 'Parquet' : 'Arrow IPC'} output is finished once, at the end (run the job again without --resume)`);
+  }
   if (o.shard.count > 1 && !inp.regular) {
     throw new UserError(`--shard ${o.shard.index}/${o.shard.count}: --input ${inp.path} is a stream, which one reader cannot split among shards: split it upstream (Spark partitions, split -n l/N), or give a file`);
   }
@@ -118,7 +128,7 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   const ids = new IdResolver(catalogue, o.vocabulary ?? null);
   const unknown = o.unknown ?? 'error';
   const identity = jobIdentity([o.identity, `shard ${o.shard.index}/${o.shard.count}`]);
-  const ckPath = toStdout ? null : `${o.out}.progress`;
+  const ckPath = toStdout || columnar ? null : `${o.out}.progress`;
   let ck: Checkpoint = { identity, nextLine: 1, inputBytes: 0, inputCrc: 0, outBytes: 0, errorBytes: 0, scored: 0, errors: 0, complete: false };
   let seq = -1;
   // --resume on a job that never wrote anything starts it: a retried pod or script can always pass it.
@@ -141,10 +151,12 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   }
   const resuming = o.resume && ck.nextLine > 1;
   // Open the outputs, cut back to the checkpoint: no half-written line survives.
-  const out: Sink = toStdout ? stdoutSink() : fileSink('--out', o.out, o.resume && !fresh ? ck.outBytes : null);
+  const out: Sink = toStdout ? stdoutSink() : fileSink('--out', o.out, o.resume && !fresh ? ck.outBytes : null, !columnar);
   let errs: Sink | null = null;
   let ckFile: CheckpointFile | null = null;
+  let records: RecordSink;
   try {
+    records = await recordSink(outFormat, out, ids.vocabulary !== null || ids.stringIds);
     errs = errPath === null ? null : fileSink('--errors', errPath, o.resume && !fresh && sizeOf(errPath) >= 0 ? ck.errorBytes : null);
     ckFile = ckPath ? new CheckpointFile(ckPath, seq) : null;
   } catch (e) {
@@ -163,22 +175,22 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   // A new job's checkpoint exists from the start: any stop leaves a file --resume can read.
   if (seq < 0) save();
 
-  const bar = progress(o.progress, { quiet: !!o.quiet, total: inp.regular && !inp.gzip ? inp.size : 0, from: ck.inputBytes, users: ck.scored });
+  const bar = progress(o.progress, { quiet: !!o.quiet, total: fileFormat(inp) === 'jsonl' && !inp.gzip ? inp.size : 0, from: ck.inputBytes, users: ck.scored });
 
-  /** Top-k lines for users; throws what the encoder or the scan throws. */
-  const scoreUsers = async (users: Entry[]): Promise<string[]> => {
+  /** Top-k rows for users; throws what the encoder or the scan throws. */
+  const scoreUsers = async (users: Entry[]): Promise<OutRow[]> => {
     const exclude = o.excludeHistory ? users.map((b) => b.rows as number[]) : undefined;
     const res = await rank(encoder, catalogue, { histories: users.map((b) => b.indices as number[]), k: o.k, exclude, threads: o.threads, isa: o.isa });
     return users.map((b, u) => {
       const { items, scores } = itemsOf(catalogue, res, u);
-      return `${JSON.stringify({ user: b.user, items: ids.vocabulary ? items.map((id) => ids.outputId(id)) : items, scores })}\n`;
+      return { user: b.user as ItemId, items: ids.vocabulary ? items.map((id) => ids.outputId(id)) : items, scores };
     });
   };
 
   /** Scores the users of `entries`; a batch the library refuses is retried user by user, so each bad line is found. */
-  const scoreEntries = async (entries: Entry[]): Promise<Map<Entry, string>> => {
+  const scoreEntries = async (entries: Entry[]): Promise<Map<Entry, OutRow>> => {
     const users = entries.filter((b) => b.error === undefined);
-    const text = new Map<Entry, string>();
+    const text = new Map<Entry, OutRow>();
     if (users.length === 0) return text;
     try {
       (await scoreUsers(users)).forEach((t, u) => text.set(users[u], t));
@@ -202,7 +214,7 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   /** Writes the batch up to its first bad line beyond --max-errors (returned), then checkpoints. */
   const flush = async (): Promise<Entry | null> => {
     const text = await scoreEntries(batch);
-    let outText = '';
+    const outRows: OutRow[] = [];
     let errText = '';
     let stop: Entry | null = null;
     for (const b of batch) {
@@ -214,11 +226,11 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
         ck.errors++;
         errText += `${JSON.stringify({ line: b.line, error: b.error })}\n`;
       } else {
-        outText += text.get(b);
+        outRows.push(text.get(b) as OutRow);
         ck.scored++;
       }
     }
-    await out.write(outText);
+    await records.write(outRows);
     if (errText) await errs?.write(errText);
     // Stopped: everything before the bad line is written; resume starts at it.
     ck.nextLine = stop ? stop.line : pending.line;
@@ -239,7 +251,7 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   let verified = !resuming;
   const mismatch = (): UserError =>
     new UserError(`--resume: the input's first ${ck.nextLine - 1} lines are not those the stopped job read (${ckPath}): give the same input, or start again without --resume`);
-  const it = shardLines(inp, o.shard)[Symbol.asyncIterator]();
+  const it = inputLines(inp, o.shard)[Symbol.asyncIterator]();
   let last = { end: 0, crc: 0, number: 0 };
   try {
     let badInBatch = 0;
@@ -265,11 +277,13 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
         stop = (await flush()) ?? entry;
         break;
       }
-      if (line.tooLong || line.text.trim() !== '') {
+      if (line.value !== undefined || line.tooLong || line.text.trim() !== '') {
         const entry: Entry = { line: line.number, start: line.start, crcBefore: line.crcBefore };
         try {
           if (line.tooLong) throw new UserError(`line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes`);
           const rec = line.value !== undefined ? userRecord(line.value, line.number) : parseUserLine(line.text, line.number);
+          const ue = records.userError(rec.user);
+          if (ue !== null) throw new UserError(`line ${line.number}: ${ue}`);
           const h = resolveHistory(rec.history, line.number, ids, encoder, unknown);
           entry.user = rec.user;
           entry.indices = h.indices;
@@ -300,6 +314,11 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
     if (!verified && !(last.end === ck.inputBytes && last.crc === ck.inputCrc && last.number + 1 === ck.nextLine)) throw mismatch();
     if (!stop) stop = await flush();
     if (out.closed && !stopped) stopped = 'closed';
+    // A Parquet or Arrow file gets its footer however the job ended, short of a crash.
+    if (!out.closed) {
+      await records.finish();
+      ck.outBytes = out.commit();
+    }
     if (!stop && !stopped) {
       ck.complete = true;
       save();

@@ -70,7 +70,7 @@ async function countLines(inp: Input): Promise<number> {
  * The lines of this shard, each with its start offset. `skipLongLines`: see LinesOptions (a
  * regular file can skip a line that is too long, a stream cannot read past it).
  */
-export async function* shardLines(inp: Input, shard: Shard, o: { maxLineBytes?: number } = {}): AsyncGenerator<ShardLine> {
+export async function* shardLines(inp: Input, shard: Shard, o: { maxLineBytes?: number; stream?: AsyncIterable<Buffer> } = {}): AsyncGenerator<ShardLine> {
   const skipLongLines = inp.regular;
   const withStart = async function* (src: AsyncGenerator<Line>, start: number, crc: number): AsyncGenerator<ShardLine> {
     let s = start;
@@ -82,7 +82,7 @@ export async function* shardLines(inp: Input, shard: Shard, o: { maxLineBytes?: 
     }
   };
   if (shard.count === 1) {
-    yield* withStart(linesOf(await openInput(inp), { maxLineBytes: o.maxLineBytes, skipLongLines }), 0, 0);
+    yield* withStart(linesOf(o.stream ?? (await openInput(inp)), { maxLineBytes: o.maxLineBytes, skipLongLines }), 0, 0);
     return;
   }
   if (!inp.regular) {

@@ -2,6 +2,7 @@
 import { type Command, Option } from 'commander';
 
 import { catalogueDigest, fileSha256 } from '../batch/checkpoint.js';
+import { outputFormat } from '../batch/formats.js';
 import { score } from '../batch/score_job.js';
 import { type Shard, parseShard } from '../batch/shard.js';
 import { Vocabulary } from '../batch/vocabulary.js';
@@ -30,6 +31,7 @@ interface ScoreFlags {
   vocabulary?: string;
   unknown: 'error' | 'skip';
   quiet: boolean;
+  format?: string;
 }
 
 const SIGNALS = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -45,7 +47,7 @@ export function loadVocabulary(path: string): Vocabulary {
 
 export function scoreCommand(p: Command): void {
   p.command('score')
-    .description('score every user of a JSONL input ({"user", "history"}) to JSONL ({"user", "items", "scores"}); files, gzip, stdin/stdout')
+    .description('score every user of an input ({"user", "history"}: JSONL, gzip, Parquet or Arrow IPC) to its top-k ({"user", "items", "scores"}); files or stdin/stdout')
     .requiredOption('--model <m.onnx>', 'the ONNX session encoder')
     .requiredOption('--catalogue <items.rsc>', 'the catalogue file')
     .requiredOption('--input <users.jsonl>', 'one {"user": id, "history": [item ids…]} per line; - for stdin; gzip is recognised by its first bytes')
@@ -62,10 +64,12 @@ export function scoreCommand(p: Command): void {
     .addOption(new Option('--batch <n>', 'users per native batch (and per checkpoint)').argParser(positive('--batch', LIMITS.maxBatch)).default(256))
     .option('--vocabulary <file>', "item ids (SKUs), one per line: line i is the model's item i; histories and output use them")
     .addOption(new Option('--unknown <policy>', 'an id the vocabulary, catalogue or model does not know: a bad line (error) or dropped from the history (skip)').choices(['error', 'skip']).default('error'))
+    .option('--format <format>', 'output format: jsonl, parquet, arrow (Arrow IPC file) or arrows (Arrow IPC stream); default: by the extension of --out (.parquet, .arrow, .arrows), else jsonl. Inputs are recognised by their first bytes')
     .option('--quiet', 'no progress and no summary on stderr', false)
     .action(async (o: ScoreFlags) => {
       // Checked before anything is loaded: a usage mistake costs nothing.
       const shard: Shard = o.shard === undefined ? { index: 0, count: 1 } : parseShard(o.shard);
+      const format = outputFormat(o.out, o.format);
       const vocabulary = o.vocabulary === undefined ? null : loadVocabulary(o.vocabulary);
       if (o.out === '-' && o.resume) throw new UserError('--resume needs --out FILE: a job written to stdout keeps no checkpoint');
       const { encoder, catalogue } = await loadPair(o.model, o.catalogue, o.threads, o.isa);
@@ -73,7 +77,7 @@ export function scoreCommand(p: Command): void {
         `model ${fileSha256(o.model)}`,
         `catalogue ${catalogueDigest(o.catalogue)}`,
         `vocabulary ${vocabulary ? vocabulary.ids.join('\n') : '-'}`,
-        `k ${o.k} exclude ${o.excludeHistory} unknown ${o.unknown} gzip ${o.out.endsWith('.gz')}`,
+        `k ${o.k} exclude ${o.excludeHistory} unknown ${o.unknown} format ${format} gzip ${o.out.endsWith('.gz')}`,
       ].join('\n');
       const controller = new AbortController();
       let signal: keyof typeof SIGNALS | null = null;
@@ -106,6 +110,7 @@ export function scoreCommand(p: Command): void {
           progress: process.stderr,
           quiet: o.quiet,
           signal: controller.signal,
+          format,
         });
         if (r.stopped === 'signal' && signal) {
           process.stderr.write(`recscore: stopped after line ${r.lastLine}${o.out === '-' ? '' : '; rerun with --resume'}\n`);
