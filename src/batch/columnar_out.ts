@@ -139,26 +139,29 @@ async function arrowSink(bytes: Sink, stringItems: boolean, file: boolean): Prom
   const drain = async (): Promise<void> => {
     for (const b of pending.splice(0)) await bytes.write(b);
   };
+  const batch = async (rows: OutRow[]): Promise<void> => {
+    if (!writer) start();
+    const s = schema as import('apache-arrow').Schema;
+    const cols = [
+      vectorFromArray(rows.map((r) => (users.integer ? BigInt(r.user) : String(r.user))), s.fields[0].type),
+      vectorFromArray(rows.map((r) => (stringItems ? r.items.map(String) : r.items.map((i) => BigInt(i)))), s.fields[1].type),
+      vectorFromArray(rows.map((r) => r.scores), s.fields[2].type),
+    ];
+    const data = makeData({ type: new Struct(s.fields), length: rows.length, nullCount: 0, children: cols.map((c) => c.data[0]) });
+    writer?.write(new RecordBatch(s, data));
+    await drain();
+  };
   return {
     bytes,
     userError: (u) => users.error(u),
     async write(rows) {
-      if (rows.length === 0) return;
-      if (!writer) start();
-      const s = schema as import('apache-arrow').Schema;
-      const cols = [
-        vectorFromArray(rows.map((r) => (users.integer ? BigInt(r.user) : String(r.user))), s.fields[0].type),
-        vectorFromArray(rows.map((r) => (stringItems ? r.items.map(String) : r.items.map((i) => BigInt(i)))), s.fields[1].type),
-        vectorFromArray(rows.map((r) => r.scores), s.fields[2].type),
-      ];
-      const data = makeData({ type: new Struct(s.fields), length: rows.length, nullCount: 0, children: cols.map((c) => c.data[0]) });
-      writer?.write(new RecordBatch(s, data));
-      await drain();
+      if (rows.length > 0) await batch(rows);
     },
     async finish() {
       if (!writer) {
+        // No user at all: the schema and one empty batch, so that a reader sees a valid, empty input.
         users.error('');
-        start();
+        await batch([]);
       }
       writer?.finish();
       await drain();
