@@ -133,8 +133,10 @@ void tile_update(const Kernels& kern, const ScoreRequest& r, size_t t0, size_t n
 // and the selection. At the AVX-512 level, once the user's heap is full and where the tile has no
 // exclusion and the request no filter, one fused pass (compressed_select.h); otherwise
 // approx_bounds then tile_update.
+// maxima (or null): the tile's largest row terms (tile_maxima), for the loose first test.
 void tile_pass(const Kernels& kern, const ScoreRequest& r, const ApproxUser& au, const CompressedView& c, size_t t0,
-               size_t nt, float* approx, const int32_t*& ex, const int32_t* ex_last, Scratch& sc, Pass& ps) {
+               size_t nt, float* approx, const int32_t*& ex, const int32_t* ex_last, Scratch& sc, Pass& ps,
+               const SelectTerms* maxima) {
   const bool no_excl = !ex || ex == ex_last || static_cast<size_t>(*ex) >= t0 + nt;
   if (kern.isa == Level::kAvx512 && ps.lower.size() == r.k && no_excl && !r.eligible) {
     SelectTerms st;
@@ -146,6 +148,12 @@ void tile_pass(const Kernels& kern, const ScoreRequest& r, const ApproxUser& au,
     st.du = au.du;
     st.cu = au.cu;
     st.gb = au.gb;
+    if (maxima) {
+      st.loose = true;
+      st.err_max = maxima->err_max;
+      st.cnorm_max = maxima->cnorm_max;
+      st.bias_max = maxima->bias_max;
+    }
     SelectHits h;
     h.lo_idx = sc.idx.data();
     h.lo_val = sc.lower.data();
@@ -259,7 +267,7 @@ void scan_each_user(const ScoreRequest& r, const CompressedView& c, const Kernel
       for (size_t t0 = lo; t0 < hi; t0 += kTile) {
         const size_t nt = std::min(kTile, hi - t0);
         approx_scores(kern, au, c, r.d, t0, nt, sc.approx.data());
-        tile_pass(kern, r, au, c, t0, nt, sc.approx.data(), ex, excl.second, sc, passes[member]);
+        tile_pass(kern, r, au, c, t0, nt, sc.approx.data(), ex, excl.second, sc, passes[member], nullptr);
       }
     });
     finish_user(r, u, passes.data(), threads, 1, out_rows, out_scores, candidates);
@@ -296,6 +304,8 @@ void scan_users_together(const ScoreRequest& r, const CompressedView& c, const K
     }
     for (size_t t0 = lo; t0 < hi; t0 += kTile) {
       const size_t nt = std::min(kTile, hi - t0);
+      SelectTerms mx;  // shared by every user of the tile
+      tile_maxima(c.err + t0, c.cnorm ? c.cnorm + t0 : nullptr, r.bias ? r.bias + t0 : nullptr, nt, mx);
       for (size_t u0 = 0; u0 < b; u0 += kGemmChunk) {
         const size_t m = std::min(kGemmChunk, b - u0);
         kern.gemm_u8i8(ub.data() + u0 * groups, groups, su.data() + u0, corr.data() + u0, m,
@@ -304,7 +314,7 @@ void scan_users_together(const ScoreRequest& r, const CompressedView& c, const K
         for (size_t u = u0; u < u0 + m; ++u) {
           float* a = sc.approx.data() + (u - u0) * kTile;
           if (aus[u].path != CompactPath::kVnni) approx_scores(kern, aus[u], c, d, t0, nt, a);
-          tile_pass(kern, r, aus[u], c, t0, nt, a, sc.ex[u], exclusions(r, u).second, sc, passes[member * b + u]);
+          tile_pass(kern, r, aus[u], c, t0, nt, a, sc.ex[u], exclusions(r, u).second, sc, passes[member * b + u], &mx);
         }
       }
     }

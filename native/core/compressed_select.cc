@@ -18,17 +18,32 @@ namespace {
 // and upper, a non-finite score or bound bounding nothing (-inf, +inf); the lanes whose lower
 // bound beats t, and those whose upper bound reaches it, are compress-stored.
 template <bool kBias, bool kQuant>
-RS_INLINE_AVX512 void select16(const SelectTerms& s, size_t i, __mmask16 m, __m512 t, SelectHits& h) {
-  __m512 a = _mm512_maskz_loadu_ps(m, s.approx + i);
+RS_INLINE_AVX512 __m512 bound16(const SelectTerms& s, __m512 e, __m512 cn, __m512 absb) {
   __m512 v = _mm512_setzero_ps();
-  if (kQuant) v = _mm512_fmadd_ps(_mm512_set1_ps(s.du), _mm512_maskz_loadu_ps(m, s.cnorm + i), _mm512_set1_ps(s.cu));
+  if (kQuant) v = _mm512_fmadd_ps(_mm512_set1_ps(s.du), cn, _mm512_set1_ps(s.cu));
+  if (kBias) v = _mm512_fmadd_ps(_mm512_set1_ps(s.gb), absb, v);
+  v = _mm512_fmadd_ps(_mm512_set1_ps(s.nu), e, v);
+  return _mm512_fmadd_ps(v, _mm512_set1_ps(kSelectMargin), _mm512_set1_ps(kSelectSlack));
+}
+
+template <bool kBias, bool kQuant, bool kLoose>
+RS_INLINE_AVX512 void select16(const SelectTerms& s, size_t i, __mmask16 m, __m512 t, __m512 emax, SelectHits& h) {
+  __m512 a = _mm512_maskz_loadu_ps(m, s.approx + i);
+  if (kLoose) {
+    // a + b + emax >= every row's a + b + e (NLT: NaN passes); a -inf score bounds nothing.
+    const __m512 ab = kBias ? _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, s.bias + i)) : a;
+    const __mmask16 pass = _mm512_mask_cmp_ps_mask(m, _mm512_add_ps(ab, emax), t, _CMP_NLT_UQ) |
+                           _mm512_mask_cmp_ps_mask(m, ab, _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ);
+    if (!pass) return;
+  }
+  __m512 absb = _mm512_setzero_ps(), cn = _mm512_setzero_ps();
+  if (kQuant) cn = _mm512_maskz_loadu_ps(m, s.cnorm + i);
   if (kBias) {
     const __m512 b = _mm512_maskz_loadu_ps(m, s.bias + i);
-    v = _mm512_fmadd_ps(_mm512_set1_ps(s.gb), _mm512_andnot_ps(_mm512_set1_ps(-0.0f), b), v);
+    absb = _mm512_andnot_ps(_mm512_set1_ps(-0.0f), b);
     a = _mm512_add_ps(a, b);
   }
-  v = _mm512_fmadd_ps(_mm512_set1_ps(s.nu), _mm512_maskz_loadu_ps(m, s.err + i), v);
-  const __m512 e = _mm512_fmadd_ps(v, _mm512_set1_ps(kSelectMargin), _mm512_set1_ps(kSelectSlack));
+  const __m512 e = bound16<kBias, kQuant>(s, _mm512_maskz_loadu_ps(m, s.err + i), cn, absb);
   const __m512 inf = _mm512_set1_ps(INFINITY);
   // The common case first: no lane's a + e reaches t (NLT: a NaN sum counts as reaching it) and no
   // a is -inf (a row that bounds nothing): then no lower bound beats t either.
@@ -58,12 +73,19 @@ RS_INLINE_AVX512 void select16(const SelectTerms& s, size_t i, __mmask16 m, __m5
   }
 }
 
-template <bool kBias, bool kQuant>
-RS_TARGET_AVX512 void select_loop(const SelectTerms& s, size_t nt, float t, SelectHits& h) {
+template <bool kBias, bool kQuant, bool kLoose>
+RS_TARGET_AVX512 void select_rows(const SelectTerms& s, size_t nt, float t, SelectHits& h) {
   const __m512 tv = _mm512_set1_ps(t);
+  const __m512 emax = bound16<kBias, kQuant>(s, _mm512_set1_ps(s.err_max), _mm512_set1_ps(s.cnorm_max),
+                                             _mm512_set1_ps(s.bias_max));
   size_t i = 0;
-  for (; i + 16 <= nt; i += 16) select16<kBias, kQuant>(s, i, 0xffff, tv, h);
-  if (i < nt) select16<kBias, kQuant>(s, i, static_cast<__mmask16>((1u << (nt - i)) - 1u), tv, h);
+  for (; i + 16 <= nt; i += 16) select16<kBias, kQuant, kLoose>(s, i, 0xffff, tv, emax, h);
+  if (i < nt) select16<kBias, kQuant, kLoose>(s, i, static_cast<__mmask16>((1u << (nt - i)) - 1u), tv, emax, h);
+}
+
+template <bool kBias, bool kQuant>
+void select_loop(const SelectTerms& s, size_t nt, float t, SelectHits& h) {
+  s.loose ? select_rows<kBias, kQuant, true>(s, nt, t, h) : select_rows<kBias, kQuant, false>(s, nt, t, h);
 }
 
 }  // namespace
@@ -80,5 +102,20 @@ bool bound_select_avx512(const SelectTerms& s, size_t nt, float t, SelectHits& h
 #else
 bool bound_select_avx512(const SelectTerms&, size_t, float, SelectHits&) { return false; }
 #endif
+
+void tile_maxima(const float* err, const float* cnorm, const float* bias, size_t nt, SelectTerms& s) {
+  float e = 0, c = 0, b = 0;
+  for (size_t i = 0; i < nt; ++i) {
+    // A NaN, once seen, stays (x > NaN is false): the loose test then passes every vector.
+    auto up = [](float m, float v) { return v > m || v != v ? v : m; };
+    e = up(e, err[i]);
+    if (cnorm) c = up(c, cnorm[i]);
+    if (bias) b = up(b, std::fabs(bias[i]));
+  }
+  s.err_max = e;
+  s.cnorm_max = c;
+  s.bias_max = b;
+  s.loose = true;
+}
 
 }  // namespace recscore

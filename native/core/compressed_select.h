@@ -24,7 +24,16 @@ struct SelectTerms {
   const float* err = nullptr;     // e_j
   const float* cnorm = nullptr;   // the quantised paths' cnorm_j, or null (float path)
   float nu = 0, du = 0, cu = 0, gb = 0;  // ApproxUser's terms
+  // Optional (loose = true): the tile's largest err, cnorm and |bias|. A 16-row vector is then
+  // first tested against the bound those give, which dominates every row's (the same monotone
+  // operations on larger inputs), with two loads and a few operations; only vectors that pass take
+  // the exact bound. Worth it where many users scan one tile (the batched route).
+  bool loose = false;
+  float err_max = 0, cnorm_max = 0, bias_max = 0;
 };
+
+// The tile maxima of SelectTerms (rows [0, nt) of each array; cnorm or bias may be null).
+void tile_maxima(const float* err, const float* cnorm, const float* bias, size_t nt, SelectTerms& s);
 
 struct SelectHits {
   uint32_t* lo_idx = nullptr;  // tile indices whose lower bound > t, ascending (room for nt)
