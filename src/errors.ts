@@ -126,6 +126,19 @@ export class QueueFullError extends Error {
   }
 }
 
+/**
+ * A session store failed (Redis unreachable, a timeout, a reply that is not a session): the
+ * session call did not happen, or happened entirely (a store never writes half a record).
+ * Stateless calls are not affected. `cause` holds the client's error.
+ */
+export class SessionStoreError extends Error {
+  readonly code = 'ERR_SESSION_STORE' as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SessionStoreError';
+  }
+}
+
 /** The worker running this request died; it has been replaced and other requests go on. */
 export class WorkerCrashError extends Error {
   readonly code = 'ERR_WORKER_CRASHED' as const;
