@@ -130,7 +130,7 @@ describe('recscore CLI', () => {
     // A checkpoint that points past the output (the output lost data) is refused, not padded.
     const { seq, ...done } = readCheckpoint(`${out}.progress`);
     const file = new CheckpointFile(`${out}.progress`, seq);
-    file.save({ ...done, complete: false });
+    await file.save({ ...done, complete: false });
     file.close();
     writeFileSync(out, readFileSync(out).subarray(0, 1000));
     const lost = run([...args, '--out', out, '--resume']);

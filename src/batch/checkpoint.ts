@@ -13,10 +13,13 @@
  * running CRC-32 of the bytes read up to the checkpoint (`inputCrc`, `inputBytes`).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fdatasyncSync, fstatSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fstatSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 
 import { UserError } from '../cli/user_error.js';
+
+const fdatasyncAsync = promisify(fdatasync);
 
 export interface Checkpoint {
   identity: string;
@@ -104,11 +107,12 @@ export class CheckpointFile {
     this.#seq = seq;
   }
 
-  save(ck: Checkpoint): void {
+  /** Writes the slot, then syncs it (off the main thread). */
+  async save(ck: Checkpoint): Promise<void> {
     this.#seq++;
     const text = slotText(ck, this.#seq);
     writeSync(this.#fd, text, 0, SLOT, (this.#seq % 2) * SLOT);
-    fdatasyncSync(this.#fd);
+    await fdatasyncAsync(this.#fd);
   }
 
   close(): void {

@@ -9,8 +9,12 @@ export interface Line {
   number: number;
   /** The line without its newline ('' when it is too long). */
   text: string;
+  /** Byte offset of this line's first byte. */
+  start: number;
   /** Byte offset just past this line (its newline included). */
   end: number;
+  /** The running CRC-32 before this line. */
+  crcBefore: number;
   /** CRC-32 of every byte read so far, this line's included (seeded with `crc`). */
   crc: number;
   /** The line is longer than the limit: its bytes were skipped, not kept. */
@@ -61,8 +65,10 @@ export async function* linesOf(stream: AsyncIterable<Buffer>, o: LinesOptions = 
   let offset = start;
   let number = firstLine - 1;
   let crc = o.crc ?? 0;
+  let crcBefore = crc;
   const line = (last: Buffer): Line => {
     number++;
+    const start = offset;
     offset += partBytes + last.length;
     const tooLong = skipping || partBytes + last.length > maxLineBytes;
     for (const p of parts) crc = crc32(p, crc);
@@ -71,7 +77,9 @@ export async function* linesOf(stream: AsyncIterable<Buffer>, o: LinesOptions = 
     parts = [];
     partBytes = 0;
     skipping = false;
-    return tooLong ? { number, text, end: offset, crc, tooLong } : { number, text, end: offset, crc };
+    const before = crcBefore;
+    crcBefore = crc;
+    return tooLong ? { number, text, start, end: offset, crc, crcBefore: before, tooLong } : { number, text, start, end: offset, crc, crcBefore: before };
   };
   for await (const chunk of stream) {
     let pos = 0;
@@ -87,7 +95,7 @@ export async function* linesOf(stream: AsyncIterable<Buffer>, o: LinesOptions = 
       if (skipping || partBytes > maxLineBytes) {
         if (!o.skipLongLines) {
           // The stream is not read on: returning closes it.
-          yield { number: number + 1, text: '', end: offset, crc, tooLong: true, last: true };
+          yield { number: number + 1, text: '', start: offset, end: offset, crc, crcBefore: crc, tooLong: true, last: true };
           return;
         }
         // The skipped bytes still count in the CRC (kept as they pass, not stored).

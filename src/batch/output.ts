@@ -5,22 +5,26 @@
  * to a checkpoint is still a whole gzip stream (gzip, zcat, DuckDB and Python read members on).
  * A reader that goes away (EPIPE: `| head -1`) marks the sink closed; the job then ends quietly.
  */
-import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 
 import { flagError } from '../cli/paths.js';
 
 const gzip = promisify(gzipCb);
+const fdatasyncAsync = promisify(fdatasync);
 
 export interface Sink {
   /** Appends bytes (for a .gz file, one compressed member). */
   write(data: string | Uint8Array): Promise<void>;
-  /** Makes what was written durable; returns the bytes written so far. */
-  commit(): number;
+  /** Bytes written so far. */
+  position(): number;
+  /** Makes what was written so far durable (a file: fdatasync, off the main thread). */
+  sync(): Promise<void>;
   /** The reader went away (stdout only). */
   readonly closed: boolean;
-  close(): void;
+  /** Waits for the writes under way, then closes. */
+  close(): Promise<void>;
 }
 
 /** A file sink at `path`, truncated to `keep` bytes (null: a new file); `.gz` gzips when `text`. */
@@ -43,11 +47,10 @@ export function fileSink(flag: string, path: string, keep: number | null, text =
       while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, pos + done);
       pos += bytes.length;
     },
-    commit(): number {
-      fdatasyncSync(fd);
-      return pos;
-    },
-    close(): void {
+    position: () => pos,
+    // Off the main thread: the job scores and parses on while the disk catches up.
+    sync: () => fdatasyncAsync(fd),
+    async close(): Promise<void> {
       closeSync(fd);
     },
   };
@@ -96,10 +99,9 @@ export function stdoutSink(stream: NodeJS.WritableStream & { writableNeedDrain?:
       });
       wake = null;
     },
-    commit(): number {
-      return written;
-    },
-    close(): void {
+    position: () => written,
+    sync: async () => undefined,
+    async close(): Promise<void> {
       // process.stdout is never closed by the job: Node flushes it on exit.
     },
   };

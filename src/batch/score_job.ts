@@ -13,17 +13,16 @@
  * at that line (TooManyErrors) with everything before it written, and --resume starts at it.
  * An aborted `signal` ends the job after the current batch is written and checkpointed.
  */
-import type { Catalogue, ItemId } from '../catalogue/catalogue.js';
+import type { Catalogue } from '../catalogue/catalogue.js';
 import type { Encoder } from '../encoder/encoder.js';
-import { InvalidArgumentError, ModelError, OutOfRangeError } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import type { Level } from '../native/addon.js';
-import { itemsOf, rank } from '../pipeline.js';
 import { outputPath } from '../cli/paths.js';
 import { UserError } from '../cli/user_error.js';
 import { type Checkpoint, CheckpointFile, jobIdentity, readCheckpoint } from './checkpoint.js';
 import { checkInput } from './input.js';
 import { type OutRow, type RecordSink, recordSink } from './columnar_out.js';
+import { type Entry, batchScorer } from './score_batch.js';
 import { outputFormat } from './formats.js';
 import { type Sink, fileSink, sizeOf, stdoutSink } from './output.js';
 import { type ProgressStream, progress } from './progress.js';
@@ -92,21 +91,7 @@ export class TooManyErrors extends Error {
   }
 }
 
-/** One input line of this shard: a user to score, or why the line is bad. */
-interface Entry {
-  line: number;
-  start: number;
-  crcBefore: number;
-  user?: ItemId;
-  indices?: number[];
-  rows?: number[];
-  error?: string;
-}
-
-/** Errors the library raises for what a line holds (as opposed to files, bugs, the machine). */
-function isDataError(e: unknown): e is Error {
-  return e instanceof InvalidArgumentError || e instanceof OutOfRangeError || e instanceof ModelError;
-}
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   const { encoder, catalogue } = o;
@@ -160,16 +145,35 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
     errs = errPath === null ? null : fileSink('--errors', errPath, o.resume && !fresh && sizeOf(errPath) >= 0 ? ck.errorBytes : null);
     ckFile = ckPath ? new CheckpointFile(ckPath, seq) : null;
   } catch (e) {
-    out.close();
-    errs?.close();
+    await out.close();
+    await errs?.close();
     throw e;
   }
   const resumedFrom = ck.nextLine;
+  // Commits run behind the job, one at a time, each for the latest state: the data is synced,
+  // then the checkpoint that points past it is written and synced.
+  let committing: Promise<void> = Promise.resolve();
+  let queued: Checkpoint | null = null;
+  let commitRunning = false;
   const save = (): void => {
-    // The data first, then the checkpoint that points past it.
-    ck.outBytes = out.commit();
-    ck.errorBytes = errs ? errs.commit() : 0;
-    ckFile?.save(ck);
+    ck.outBytes = out.position();
+    ck.errorBytes = errs ? errs.position() : 0;
+    queued = { ...ck };
+    if (commitRunning) return;
+    commitRunning = true;
+    committing = (async () => {
+      try {
+        while (queued) {
+          const c: Checkpoint = queued;
+          queued = null;
+          await out.sync();
+          await errs?.sync();
+          await ckFile?.save(c);
+        }
+      } finally {
+        commitRunning = false;
+      }
+    })();
   };
 
   // A new job's checkpoint exists from the start: any stop leaves a file --resume can read.
@@ -177,47 +181,35 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
 
   const bar = progress(o.progress, { quiet: !!o.quiet, total: fileFormat(inp) === 'jsonl' && !inp.gzip ? inp.size : 0, from: ck.inputBytes, users: ck.scored });
 
-  /** Top-k rows for users; throws what the encoder or the scan throws. */
-  const scoreUsers = async (users: Entry[]): Promise<OutRow[]> => {
-    const exclude = o.excludeHistory ? users.map((b) => b.rows as number[]) : undefined;
-    const res = await rank(encoder, catalogue, { histories: users.map((b) => b.indices as number[]), k: o.k, exclude, threads: o.threads, isa: o.isa });
-    return users.map((b, u) => {
-      const { items, scores } = itemsOf(catalogue, res, u);
-      return { user: b.user as ItemId, items: ids.vocabulary ? items.map((id) => ids.outputId(id)) : items, scores };
-    });
-  };
+  const scoreEntries = batchScorer({ encoder, catalogue, ids, k: o.k, excludeHistory: o.excludeHistory, threads: o.threads, isa: o.isa });
 
-  /** Scores the users of `entries`; a batch the library refuses is retried user by user, so each bad line is found. */
-  const scoreEntries = async (entries: Entry[]): Promise<Map<Entry, OutRow>> => {
-    const users = entries.filter((b) => b.error === undefined);
-    const text = new Map<Entry, OutRow>();
-    if (users.length === 0) return text;
-    try {
-      (await scoreUsers(users)).forEach((t, u) => text.set(users[u], t));
-    } catch (e) {
-      if (!isDataError(e)) throw e;
-      for (const b of users) {
-        try {
-          text.set(b, (await scoreUsers([b]))[0]);
-        } catch (e1) {
-          if (!isDataError(e1)) throw e1;
-          b.error = `line ${b.line}: ${e1.message.replace(/^histories\[0\]/, 'history')}`;
-        }
-      }
-    }
-    return text;
-  };
-
+  // Batches are scored one after another on the native threads while this thread parses the
+  // next one and writes the previous one: at most two are in flight.
+  interface InFlight {
+    entries: Entry[];
+    result: Promise<Map<Entry, OutRow>>;
+    end: { line: number; bytes: number; crc: number };
+  }
+  let computing: Promise<unknown> = Promise.resolve();
+  const queue: InFlight[] = [];
   let batch: Entry[] = [];
   let pending = { line: ck.nextLine, bytes: ck.inputBytes, crc: ck.inputCrc };
+  const dispatch = (): void => {
+    const entries = batch;
+    const result = computing.then(() => scoreEntries(entries));
+    computing = result.catch(() => undefined);
+    queue.push({ entries, result, end: pending });
+    batch = [];
+  };
 
-  /** Writes the batch up to its first bad line beyond --max-errors (returned), then checkpoints. */
-  const flush = async (): Promise<Entry | null> => {
-    const text = await scoreEntries(batch);
+  /** Writes the oldest batch up to its first bad line beyond --max-errors (returned), then checkpoints. */
+  const land = async (): Promise<Entry | null> => {
+    const f = queue.shift() as InFlight;
+    const text = await f.result;
     const outRows: OutRow[] = [];
     let errText = '';
     let stop: Entry | null = null;
-    for (const b of batch) {
+    for (const b of f.entries) {
       if (b.error !== undefined) {
         if (ck.errors >= o.maxErrors) {
           stop = b;
@@ -233,11 +225,10 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
     await records.write(outRows);
     if (errText) await errs?.write(errText);
     // Stopped: everything before the bad line is written; resume starts at it.
-    ck.nextLine = stop ? stop.line : pending.line;
-    ck.inputBytes = stop ? stop.start : pending.bytes;
-    ck.inputCrc = stop ? stop.crcBefore : pending.crc;
+    ck.nextLine = stop ? stop.line : f.end.line;
+    ck.inputBytes = stop ? stop.start : f.end.bytes;
+    ck.inputCrc = stop ? stop.crcBefore : f.end.crc;
     save();
-    batch = [];
     bar.update(ck.inputBytes, ck.scored);
     return stop;
   };
@@ -253,8 +244,8 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
     new UserError(`--resume: the input's first ${ck.nextLine - 1} lines are not those the stopped job read (${ckPath}): give the same input, or start again without --resume`);
   const it = inputLines(inp, o.shard)[Symbol.asyncIterator]();
   let last = { end: 0, crc: 0, number: 0 };
+  let badSeen = ck.errors;
   try {
-    let badInBatch = 0;
     for (;;) {
       const r = o.signal ? await Promise.race([it.next(), aborted]) : await it.next();
       if (r === 'abort') {
@@ -274,7 +265,9 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
         // A stream's line that does not end within the limit: nothing after it can be read.
         const entry: Entry = { line: line.number, start: line.start, crcBefore: line.crcBefore, error: `line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes (--input is a stream, which cannot be read past it)` };
         batch.push(entry);
-        stop = (await flush()) ?? entry;
+        dispatch();
+        while (queue.length > 0 && !stop) stop = await land();
+        stop ??= entry;
         break;
       }
       if (line.value !== undefined || line.tooLong || line.text.trim() !== '') {
@@ -291,43 +284,58 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
         } catch (e) {
           if (!(e instanceof UserError)) throw e;
           entry.error = e.message;
-          badInBatch++;
+          badSeen++;
         }
         batch.push(entry);
       }
       pending = { line: line.number + 1, bytes: line.end, crc: line.crc };
-      // Flush when the batch is full, or at once when a bad line is beyond what --max-errors allows.
-      if (batch.length >= o.batch || ck.errors + badInBatch > o.maxErrors) {
-        badInBatch = 0;
-        stop = await flush();
+      // Lines of a read chunk come as microtasks: let the batch in flight move on (its encode
+      // resolves to a callback that starts its scan) every few lines.
+      if (queue.length > 0 && batch.length % 32 === 0) await yieldToLoop();
+      if (badSeen > o.maxErrors) {
+        // A bad line beyond what --max-errors allows: write everything before it now, and stop.
+        dispatch();
+        while (queue.length > 0 && !stop) stop = await land();
         if (stop) break;
-        if (out.closed) {
-          stopped = 'closed';
-          break;
-        }
-        if (o.signal?.aborted) {
-          stopped = 'signal';
-          break;
-        }
+      } else if (batch.length >= o.batch) {
+        dispatch();
+        if (queue.length > 1) stop = await land();
+        if (stop) break;
+      }
+      if (out.closed) {
+        stopped = 'closed';
+        break;
+      }
+      if (o.signal?.aborted) {
+        stopped = 'signal';
+        break;
       }
     }
     if (!verified && !(last.end === ck.inputBytes && last.crc === ck.inputCrc && last.number + 1 === ck.nextLine)) throw mismatch();
-    if (!stop) stop = await flush();
+    // The batch in hand and those in flight are finished and written (at the end, on a signal).
+    if (!stop && !out.closed) {
+      dispatch();
+      while (queue.length > 0 && !stop && !out.closed) stop = await land();
+    }
     if (out.closed && !stopped) stopped = 'closed';
     // A Parquet or Arrow file gets its footer however the job ended, short of a crash.
     if (!out.closed) {
       await records.finish();
-      ck.outBytes = out.commit();
+      if (stop || stopped) save();
     }
     if (!stop && !stopped) {
       ck.complete = true;
       save();
     }
+    await committing;
   } finally {
     bar.stop();
     void it.return?.(undefined);
-    out.close();
-    errs?.close();
+    // Native work still running (a batch past a stop) ends before the files close.
+    await computing;
+    await committing.catch(() => undefined);
+    await out.close();
+    await errs?.close();
     ckFile?.close();
   }
   if (stop) {

@@ -33,11 +33,8 @@ export function parseShard(v: string, env: NodeJS.ProcessEnv = process.env): Sha
   return { index, count };
 }
 
-/** A line with the byte offset it starts at. */
+/** A line (or a Parquet/Arrow row: offsets are then row numbers). */
 export interface ShardLine extends Line {
-  start: number;
-  /** The running CRC before this line. */
-  crcBefore: number;
   /** A record already decoded (Parquet, Arrow): `text` is then unused. */
   value?: unknown;
 }
@@ -72,17 +69,8 @@ async function countLines(inp: Input): Promise<number> {
  */
 export async function* shardLines(inp: Input, shard: Shard, o: { maxLineBytes?: number; stream?: AsyncIterable<Buffer> } = {}): AsyncGenerator<ShardLine> {
   const skipLongLines = inp.regular;
-  const withStart = async function* (src: AsyncGenerator<Line>, start: number, crc: number): AsyncGenerator<ShardLine> {
-    let s = start;
-    let c = crc;
-    for await (const l of src) {
-      yield { ...l, start: s, crcBefore: c };
-      s = l.end;
-      c = l.crc;
-    }
-  };
   if (shard.count === 1) {
-    yield* withStart(linesOf(o.stream ?? (await openInput(inp)), { maxLineBytes: o.maxLineBytes, skipLongLines }), 0, 0);
+    yield* linesOf(o.stream ?? (await openInput(inp)), { maxLineBytes: o.maxLineBytes, skipLongLines });
     return;
   }
   if (!inp.regular) {
@@ -96,7 +84,7 @@ export async function* shardLines(inp: Input, shard: Shard, o: { maxLineBytes?: 
     const before = from > 0 ? await countNewlines(inp, from - 1) : 0;
     const src = linesOf(await openInput(inp, Math.max(0, from - 1)), { start: Math.max(0, from - 1), firstLine: before + 1, maxLineBytes: o.maxLineBytes, skipLongLines });
     let first = from > 0;
-    for await (const l of withStart(src, Math.max(0, from - 1), 0)) {
+    for await (const l of src) {
       if (first) {
         first = false;
         continue;
@@ -109,7 +97,7 @@ export async function* shardLines(inp: Input, shard: Shard, o: { maxLineBytes?: 
   const total = await countLines(inp);
   const a = Math.floor((shard.index * total) / shard.count);
   const b = Math.floor(((shard.index + 1) * total) / shard.count);
-  for await (const l of withStart(linesOf(await openInput(inp), { maxLineBytes: o.maxLineBytes, skipLongLines }), 0, 0)) {
+  for await (const l of linesOf(await openInput(inp), { maxLineBytes: o.maxLineBytes, skipLongLines })) {
     if (l.number <= a) continue;
     if (l.number > b) return;
     yield l;
