@@ -73,7 +73,15 @@ export async function* linesOf(stream: AsyncIterable<Buffer>, o: LinesOptions = 
     const tooLong = skipping || partBytes + last.length > maxLineBytes;
     for (const p of parts) crc = crc32(p, crc);
     crc = crc32(last, crc);
-    const text = tooLong ? '' : (partBytes ? Buffer.concat([...parts, last]) : last).toString('utf8').replace(/\r?\n?$/, '');
+    let text = '';
+    if (!tooLong) {
+      const b = partBytes ? Buffer.concat([...parts, last]) : last;
+      // Without its newline (and a CR before it), decoded once.
+      let n = b.length;
+      if (n > 0 && b[n - 1] === 10) n--;
+      if (n > 0 && b[n - 1] === 13) n--;
+      text = b.toString('utf8', 0, n);
+    }
     parts = [];
     partBytes = 0;
     skipping = false;

@@ -91,6 +91,15 @@ export class TooManyErrors extends Error {
   }
 }
 
+/** Only whitespace (JSON's, and what String.prototype.trim removes), without allocating. */
+function blank(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 32 && c !== 9 && c !== 10 && c !== 13 && text[i].trim() !== '') return false;
+  }
+  return true;
+}
+
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export async function score(o: ScoreOptions): Promise<ScoreSummary> {
@@ -270,7 +279,7 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
         stop ??= entry;
         break;
       }
-      if (line.value !== undefined || line.tooLong || line.text.trim() !== '') {
+      if (line.value !== undefined || line.tooLong || !blank(line.text)) {
         const entry: Entry = { line: line.number, start: line.start, crcBefore: line.crcBefore };
         try {
           if (line.tooLong) throw new UserError(`line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes`);
