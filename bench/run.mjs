@@ -23,6 +23,8 @@
 //   --retries=2                  re-time a case (up to this many times) when other processes
 //                                used over 5% of the CPUs meanwhile        [RECSCORE_BENCH_RETRIES]
 //   --out=FILE                   where to write the JSON
+//   --report                     then write the HTML report, bench/report/index.html, from this
+//                                run and the saved results (node bench/report.mjs)  [RECSCORE_BENCH_REPORT=1]
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -59,6 +61,8 @@ const onlyArg = option('case', 'RECSCORE_BENCH_CASE');
 const only = onlyArg ? String(onlyArg).split(',').map((x) => x.trim()).filter(Boolean) : null;
 const retries = Number(option('retries', 'RECSCORE_BENCH_RETRIES') ?? 2);
 const suites = String(option('suites', 'RECSCORE_BENCH_SUITES') ?? 'scoring,compressed,encoder,engine').split(',').map((x) => x.trim());
+for (const s of suites) if (!['scoring', 'compressed', 'encoder', 'engine'].includes(s)) throw new Error(`unknown suite "${s}" (have: scoring, compressed, encoder, engine)`);
+const report = [true, '1', 'true'].includes(option('report', 'RECSCORE_BENCH_REPORT'));
 const ortSpinning = String(option('ort-spinning', 'RECSCORE_BENCH_ORT_SPINNING') ?? (method === 'interleaved' ? '0' : '1')) !== '0';
 if (!(threads >= 1)) throw new Error('--threads must be >= 1');
 
@@ -266,7 +270,7 @@ writeFileSync(
       suite: 'scoring',
       started: started.toISOString(),
       seconds: (Date.now() - started.getTime()) / 1e3,
-      options: { quick, threads, k: 20, engines, ortItems, method, gapMs, ortSpinning, retries, only },
+      options: { quick, threads, k: 20, engines, ortItems, method, gapMs, ortSpinning, retries, only, suites },
       machine: { ...machine, loadavgAtEnd: os.loadavg().map((x) => +x.toFixed(2)) },
       ceilings,
       results,
@@ -279,3 +283,9 @@ writeFileSync(
   ) + '\n',
 );
 console.log(`\nWrote ${out} (${((Date.now() - started.getTime()) / 1e3).toFixed(0)} s)`);
+
+if (report) {
+  // the page from this run (the newest file of each suite it ran) and the saved results (history)
+  console.log('');
+  execFileSync(process.execPath, [join(BENCH_DIR, 'report.mjs'), out, '--saved'], { stdio: 'inherit' });
+}
