@@ -170,3 +170,15 @@ await store.close();
   });
   return out;
 }
+
+/** The bit patterns of a Float32Array (NaN payloads and -0 included), or null. */
+export const bits = (a: Float32Array | null): number[] | null => (a ? Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length)) : null);
+
+/** What f throws (or returns, when it does not throw). */
+export function thrown(f: () => unknown): unknown {
+  try {
+    return f();
+  } catch (e) {
+    return e;
+  }
+}

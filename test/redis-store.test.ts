@@ -3,6 +3,7 @@
  * free port). Without redis-server on PATH the suite is skipped, with the reason printed.
  */
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { inspect } from 'node:util';
 
@@ -12,12 +13,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClosedError, InvalidArgumentError, PeerMissingError, SessionStoreError } from '../src/errors.js';
 import { _setIoredisLoader, RedisSessionStore, type RedisSessionStoreOptions } from '../src/sessions/redis_store.js';
 import type { SessionRecord } from '../src/sessions/store.js';
-import { bundleChildScript, type RedisServer, redisServerPath, startRedis } from './redis-server.js';
+import { bits, bundleChildScript, type RedisServer, redisServerPath, startRedis, thrown } from './redis-server.js';
 
 const bin = redisServerPath();
 if (!bin) console.log('test/redis-store.test.ts: skipped: redis-server is not on PATH (Debian: apt-get install redis-server; .ci/run installs it)');
 
-const bits = (a: Float32Array | null): number[] | null => (a ? Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length)) : null);
 /** Appends `ev` to the user's history (the state counts events in its first float). */
 const append = (ev: string | number) => (cur: SessionRecord | undefined) => ({
   state: Float32Array.of((cur?.state?.[0] ?? 0) + 1),
@@ -194,7 +194,7 @@ describe.skipIf(!bin)('RedisSessionStore (real redis-server)', () => {
     const other = open();
     for (let i = 0; i < 37; i++) await store.update(i % 2 ? i : `u${i}`, append(i));
     for (let i = 0; i < 5; i++) await other.update(i, append(i));
-    await raw.set(`glob_other:${store.prefix.length}`, 'x'); // would match an unescaped pattern
+    await raw.set(`${store.prefix.replace('*[?]', 'XX?')}zzz`, 'x'); // matched by the unescaped pattern
     expect(await store.size()).toBe(37);
     expect(await other.size()).toBe(5);
     await store.delete(1);
@@ -225,6 +225,7 @@ describe.skipIf(!bin)('RedisSessionStore (real redis-server)', () => {
     const mine = Array.from({ length: 100 }, (_, i) => store.update('hot', append(`p${i}`)));
     await Promise.all(mine);
     const report = JSON.parse((await lines.next()).value as string) as { ok: number; errors: string[] };
+    rmSync(script, { force: true });
     expect(report).toEqual({ ok: 100, errors: [] });
     const got = await store.get('hot');
     const expected = [...Array.from({ length: 100 }, (_, i) => `p${i}`), ...Array.from({ length: 100 }, (_, i) => `c${i}`)];
@@ -236,10 +237,12 @@ describe.skipIf(!bin)('RedisSessionStore (real redis-server)', () => {
   it('a record that is not a session, or a key of another type, is a SessionStoreError', async () => {
     const store = open();
     await raw.set(`${store.prefix}s:junk`, 'hello');
+    await raw.set(`${store.prefix}s:long`, 'x'.repeat(40));
     await raw.hset(`${store.prefix}s:hash`, 'a', '1');
     const e1 = await store.get('junk').catch((e: unknown) => e);
     expect(e1).toBeInstanceOf(SessionStoreError);
-    expect((e1 as Error).message).toMatch(/not a session record/);
+    expect((e1 as Error).message).toMatch(/not a session record at "t\d+:\d+:s:junk": a session record is at least 36 bytes, got 5$/);
+    await expect(store.get('long')).rejects.toThrow(/not a session record at "t\d+:\d+:s:long": not a recscore session record \(bad magic\)$/);
     await expect(store.update('junk', append(1))).rejects.toBeInstanceOf(SessionStoreError);
     await expect(store.update('hash', append(1))).rejects.toBeInstanceOf(SessionStoreError);
     expect(await raw.get(`${store.prefix}s:junk`)).toBe('hello');
@@ -342,13 +345,7 @@ describe.skipIf(!bin)('RedisSessionStore: ACL users, TLS, unreachable servers, t
     expectNoPassword(e3, user.password);
     await nowhere.close();
 
-    const e4 = (() => {
-      try {
-        return new RedisSessionStore({ url: `http://u:${user.password}@host` });
-      } catch (e) {
-        return e;
-      }
-    })();
+    const e4 = thrown(() => new RedisSessionStore({ url: `http://u:${user.password}@host` }));
     expect(e4).toBeInstanceOf(InvalidArgumentError);
     expectNoPassword(e4, user.password);
   });
@@ -378,23 +375,24 @@ describe.skipIf(!bin)('RedisSessionStore: ACL users, TLS, unreachable servers, t
     }
   });
 
-  it('without ioredis: PeerMissingError naming the package', () => {
+  it('without ioredis: PeerMissingError naming the package', async () => {
     _setIoredisLoader(() => {
       throw Object.assign(new Error("Cannot find module 'ioredis'"), { code: 'MODULE_NOT_FOUND' });
     });
     try {
-      const e = (() => {
-        try {
-          return new RedisSessionStore({ url: server.url() });
-        } catch (err) {
-          return err;
-        }
-      })();
+      const e = thrown(() => new RedisSessionStore({ url: server.url() }));
       expect(e).toBeInstanceOf(PeerMissingError);
       expect((e as PeerMissingError).peer).toBe('ioredis');
       expect((e as Error).message).toBe('RedisSessionStore needs the ioredis package: npm install ioredis');
+      _setIoredisLoader(() => {
+        throw new SyntaxError('broken install');
+      });
+      expect(thrown(() => new RedisSessionStore({ url: server.url() }))).toBeInstanceOf(SessionStoreError);
     } finally {
       _setIoredisLoader(null);
     }
+    const again = new RedisSessionStore({ url: server.url() }); // the real ioredis again
+    expect(await again.get('nobody')).toBeUndefined();
+    await again.close();
   });
 });

@@ -67,6 +67,10 @@ function ioredis(): RedisCtor {
   try {
     loaded = loader();
   } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code !== 'MODULE_NOT_FOUND' && code !== 'ERR_MODULE_NOT_FOUND') {
+      throw new SessionStoreError(`ioredis is installed but failed to load: ${(e as Error).message}`, { cause: e });
+    }
     throw new PeerMissingError('ioredis', 'RedisSessionStore needs the ioredis package: npm install ioredis', { cause: e });
   }
   return loaded;
@@ -174,7 +178,7 @@ export class RedisSessionStore implements SessionStore {
   async get(user: ItemId): Promise<SessionRecord | undefined> {
     const key = this.key(user);
     const raw = await this.#call('get', 'GET', [key]);
-    return raw === null ? undefined : this.#decode(raw, user);
+    return raw === null ? undefined : this.#decode('get', raw, key);
   }
 
   update(user: ItemId, fn: SessionUpdate): Promise<SessionRecord | null> {
@@ -192,7 +196,7 @@ export class RedisSessionStore implements SessionStore {
   async #update(user: ItemId, key: string, fn: SessionUpdate): Promise<SessionRecord | null> {
     for (let attempt = 1; ; attempt++) {
       const raw = await this.#call('update', 'GET', [key]);
-      const current = raw === null ? undefined : this.#decode(raw, user);
+      const current = raw === null ? undefined : this.#decode('update', raw, key);
       const expected = raw === null ? EMPTY : casBytes(raw as Buffer);
       const contents = await fn(current);
       let record: SessionRecord | null = null;
@@ -214,9 +218,15 @@ export class RedisSessionStore implements SessionStore {
     }
   }
 
-  async delete(user: ItemId): Promise<boolean> {
-    const n = await this.#call('delete', 'DEL', [this.key(user)]);
-    return n === 1;
+  /** Forgets the user (after the updates of that user this process asked for before). */
+  delete(user: ItemId): Promise<boolean> {
+    let key: string;
+    try {
+      key = this.key(user);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#queue.run(user, async () => (await this.#call('delete', 'DEL', [key])) === 1);
   }
 
   /** Keys under the prefix (SCAN; the count of a moment, as other processes write meanwhile). */
@@ -266,12 +276,12 @@ export class RedisSessionStore implements SessionStore {
     return reply[0] === 1;
   }
 
-  #decode(raw: unknown, user: ItemId): SessionRecord {
-    if (!Buffer.isBuffer(raw)) throw this.#fail('get', new Error(`unexpected reply ${describe(raw)}`));
+  #decode(op: string, raw: unknown, key: string): SessionRecord {
+    if (!Buffer.isBuffer(raw)) throw this.#fail(op, new Error(`unexpected reply ${describe(raw)}`));
     try {
       return decodeRecord(raw);
     } catch (e) {
-      throw this.#fail(`the record of user ${describe(user)}`, e, 'is not a session record');
+      throw this.#fail(op, e, `holds something that is not a session record at ${JSON.stringify(key)}`);
     }
   }
 
@@ -353,17 +363,8 @@ function scrub(e: unknown, secret: string | null): unknown {
   return e;
 }
 
-interface ParsedUrl {
-  host: string;
-  port: number;
-  username: string;
-  password: string;
-  db: number;
-  tls: boolean;
-  redacted: string;
-}
-
-function parseUrl(url: unknown): ParsedUrl {
+/** host, port, ACL user and password, db and TLS from a redis:// or rediss:// URL. */
+function parseUrl(url: unknown) {
   if (typeof url !== 'string') throw new InvalidArgumentError(`options.url must be a redis:// or rediss:// URL, got ${describe(url)}`);
   const redacted = redactUrl(url);
   let u: URL;
