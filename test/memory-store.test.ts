@@ -26,6 +26,8 @@ describe('MemorySessionStore', () => {
     const s = new MemorySessionStore();
     expect([s.kind, s.maxSessions, s.ttlMs, s.historyLimit]).toEqual(['memory', 1_000_000, 86_400_000, 200]);
     expect(() => new MemorySessionStore({ ttlMs: 0 })).toThrow(InvalidArgumentError);
+    expect(() => new MemorySessionStore({ maxSessions: 1.5 })).toThrow(InvalidArgumentError);
+    expect(new MemorySessionStore({ ttlMs: Infinity }).ttlMs).toBe(Infinity); // as the engine's options allow
     await expect(s.get(1.5)).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(s.update({} as never, append(1))).rejects.toBeInstanceOf(InvalidArgumentError);
   });

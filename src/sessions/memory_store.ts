@@ -15,7 +15,7 @@ import type { ItemId } from '../catalogue/catalogue.js';
 import { ClosedError, FileError, InvalidArgumentError } from '../errors.js';
 import { fileError, regularFile } from '../file_check.js';
 import { describe, optionalPositiveInt } from '../validate.js';
-import { checkContents, checkUser, PerUserQueue } from './record_codec.js';
+import { checkContents, checkUser, PerUserQueue, ttlOption } from './record_codec.js';
 import type { SessionRecord, SessionStore as AsyncSessionStore, SessionUpdate } from './store.js';
 
 export interface Session {
@@ -213,7 +213,7 @@ export class MemorySessionStore implements AsyncSessionStore {
   constructor(o: SessionOptions = {}) {
     if (o === null || typeof o !== 'object') throw new InvalidArgumentError(`options must be an object, got ${describe(o)}`);
     this.maxSessions = optionalPositiveInt('options.maxSessions', o.maxSessions, 1_000_000);
-    this.ttlMs = optionalPositiveInt('options.ttlMs', o.ttlMs, 24 * 3600 * 1000);
+    this.ttlMs = ttlOption('options.ttlMs', o.ttlMs, 24 * 3600 * 1000);
     this.historyLimit = optionalPositiveInt('options.historyLimit', o.historyLimit, 200);
   }
 

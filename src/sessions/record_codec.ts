@@ -111,6 +111,13 @@ export function decodeRecord(b: Uint8Array): SessionRecord {
 
 // Shared by the stores: checks of users and contents, and the per-user ordering of updates.
 
+/** A `ttlMs` option: a positive number of ms (Infinity: no expiry), `fallback` when undefined. */
+export function ttlOption(name: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !(v > 0)) throw new InvalidArgumentError(`${name} must be a positive number of ms, got ${describe(v)}`);
+  return v;
+}
+
 /** A user id: a string or a safe integer (as the engine takes them). */
 export function checkUser(user: unknown): asserts user is ItemId {
   if (!(typeof user === 'string' || (typeof user === 'number' && Number.isSafeInteger(user)))) {

@@ -13,7 +13,7 @@ import { inspect } from 'node:util';
 import type { ItemId } from '../catalogue/catalogue.js';
 import { ClosedError, InvalidArgumentError, PeerMissingError, SessionStoreError } from '../errors.js';
 import { describe, optionalPositiveInt } from '../validate.js';
-import { CAS_END, CAS_START, casBytes, checkContents, checkUser, decodeRecord, encodeRecord, newTag, PerUserQueue } from './record_codec.js';
+import { CAS_END, CAS_START, casBytes, checkContents, checkUser, decodeRecord, encodeRecord, newTag, PerUserQueue, ttlOption } from './record_codec.js';
 import type { SessionRecord, SessionStore, SessionUpdate } from './store.js';
 
 /** What the store needs of a client: ioredis's `Redis` has all of it. */
@@ -30,7 +30,7 @@ export interface RedisSessionStoreOptions {
   url?: string;
   /** Key prefix; a user's key is `${prefix}s:${id}` for a string id, `${prefix}n:${id}` for a number. */
   prefix?: string;
-  /** Sessions idle longer than this expire (ms; default 24 h). Every write sets the key's TTL. */
+  /** Sessions idle longer than this expire (ms, rounded up; Infinity: never; default 24 h). Every write sets the key's TTL. */
   ttlMs?: number;
   /** Events kept per session (default 200). */
   historyLimit?: number;
@@ -88,11 +88,11 @@ export function redactUrl(url: string): string {
 }
 
 // KEYS[1] the user's key; ARGV[1] the expected version+tag ('' for no record), ARGV[2] the new
-// record ('' to delete), ARGV[3] the TTL (ms). Returns {1} when written, {0, current} otherwise.
+// record ('' to delete), ARGV[3] the TTL (ms; 0: none). Returns {1} when written, {0, current} otherwise.
 const CAS = `local cur = redis.call('GETRANGE', KEYS[1], ${CAS_START}, ${CAS_END})
 if cur ~= ARGV[1] then return {0, cur} end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) return {1} end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if ARGV[3] == '0' then redis.call('SET', KEYS[1], ARGV[2]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 return {1}`;
 const CAS_SHA = createHash('sha1').update(CAS).digest('hex');
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -121,7 +121,7 @@ export class RedisSessionStore implements SessionStore {
     if (o === null || typeof o !== 'object') throw new InvalidArgumentError(`options must be an object, got ${describe(o)}`);
     this.prefix = o.prefix ?? 'recscore:session:';
     if (typeof this.prefix !== 'string') throw new InvalidArgumentError(`options.prefix must be a string, got ${describe(this.prefix)}`);
-    this.ttlMs = optionalPositiveInt('options.ttlMs', o.ttlMs, 24 * 3600 * 1000);
+    this.ttlMs = ttlOption('options.ttlMs', o.ttlMs, 24 * 3600 * 1000);
     this.historyLimit = optionalPositiveInt('options.historyLimit', o.historyLimit, 200);
     this.connectTimeoutMs = optionalPositiveInt('options.connectTimeoutMs', o.connectTimeoutMs, 5000);
     this.commandTimeoutMs = optionalPositiveInt('options.commandTimeoutMs', o.commandTimeoutMs, 2000);
@@ -262,7 +262,7 @@ export class RedisSessionStore implements SessionStore {
 
   /** Runs the compare-and-set; true when it wrote. */
   async #script(key: string, expected: Buffer, value: Buffer): Promise<boolean> {
-    const args = [key, expected, value, this.ttlMs];
+    const args = [key, expected, value, Number.isFinite(this.ttlMs) ? Math.ceil(this.ttlMs) : 0];
     let reply: unknown;
     try {
       reply = await this.#call('update', 'EVALSHA', [CAS_SHA, 1, ...args]);
