@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClosedError, InvalidArgumentError, PeerMissingError, SessionStoreError } from '../src/errors.js';
 import { _setIoredisLoader, RedisSessionStore, type RedisSessionStoreOptions } from '../src/sessions/redis_store.js';
 import type { SessionRecord } from '../src/sessions/store.js';
-import { bits, bundleChildScript, type RedisServer, redisServerPath, startRedis, thrown } from './redis-server.js';
+import { bits, bundleChildScript, freePort, type RedisServer, redisServerPath, startRedis, thrown } from './redis-server.js';
 
 const bin = redisServerPath();
 if (!bin) console.log('test/redis-store.test.ts: skipped: redis-server is not on PATH (Debian: apt-get install redis-server; .ci/run installs it)');
@@ -335,7 +335,6 @@ describe.skipIf(!bin)('RedisSessionStore: ACL users, TLS, unreachable servers, t
     expectNoPassword(e1, wrong.password);
     await bad.close();
 
-    const { freePort } = await import('./redis-server.js');
     const nowhere = new RedisSessionStore({ url: `redis://${user.name}:${encodeURIComponent(user.password)}@127.0.0.1:${await freePort()}`, connectTimeoutMs: 1000 });
     const e2 = await nowhere.get('u').catch((e: unknown) => e);
     expect(e2).toBeInstanceOf(SessionStoreError);
@@ -345,10 +344,12 @@ describe.skipIf(!bin)('RedisSessionStore: ACL users, TLS, unreachable servers, t
     expect(e3).toBeInstanceOf(SessionStoreError);
     expectNoPassword(e3, user.password);
     await nowhere.close();
-
-    const e4 = thrown(() => new RedisSessionStore({ url: `http://u:${user.password}@host` }));
-    expect(e4).toBeInstanceOf(InvalidArgumentError);
-    expectNoPassword(e4, user.password);
+    // Not a Redis URL, and one that does not parse: the messages show no password either.
+    for (const url of [`http://u:${user.password}@host`, `redis://u:${user.password}@host:port`]) {
+      const e = thrown(() => new RedisSessionStore({ url }));
+      expect(e).toBeInstanceOf(InvalidArgumentError);
+      expectNoPassword(e, user.password);
+    }
   });
 
   it('rediss:// (TLS, a self-signed certificate given as the CA)', async () => {

@@ -76,14 +76,14 @@ function ioredis(): RedisCtor {
   return loaded;
 }
 
-/** The URL with its password replaced by ***; something safe when it does not parse. */
+/** The URL with its password replaced by ***; only its scheme when it does not parse. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
     return u.toString();
   } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@');
+    return `${/^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0] ?? ''}…`;
   }
 }
 
@@ -106,7 +106,7 @@ export class RedisSessionStore implements SessionStore {
   readonly commandTimeoutMs: number;
   readonly maxAttempts: number;
   readonly #where: string;
-  readonly #secret: string | null;
+  readonly #secrets: string[];
   readonly #client: RedisClientLike;
   readonly #owned: boolean;
   readonly #queue = new PerUserQueue();
@@ -133,11 +133,11 @@ export class RedisSessionStore implements SessionStore {
       this.#client = o.client;
       this.#owned = false;
       this.#where = 'the given client';
-      this.#secret = null;
+      this.#secrets = [];
     } else {
       const parsed = parseUrl(o.url);
       this.#where = parsed.redacted;
-      this.#secret = parsed.password || null;
+      this.#secrets = [...new Set([parsed.password, parsed.rawPassword])].filter((p) => p !== '');
       const Redis = ioredis();
       this.#client = new Redis({
         host: parsed.host,
@@ -335,7 +335,7 @@ export class RedisSessionStore implements SessionStore {
   /** A SessionStoreError for a failed call: the URL redacted, the password nowhere. */
   #fail(op: string, e: unknown, what = 'failed'): SessionStoreError {
     if (e instanceof SessionStoreError || e instanceof ClosedError) return e as SessionStoreError;
-    const cause = scrub(e, this.#secret);
+    const cause = scrub(e, this.#secrets);
     const msg = cause instanceof Error ? cause.message : String(cause);
     return new SessionStoreError(`session store ${op}: Redis at ${this.#where} ${what}${what ? ': ' : ''}${msg}`, { cause });
   }
@@ -350,16 +350,15 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 /** Removes the password from an error (its message, stack, and the AUTH/HELLO command it carries). */
-function scrub(e: unknown, secret: string | null): unknown {
-  if (!(e instanceof Error)) return secret ? String(e).split(secret).join('***') : e;
+function scrub(e: unknown, secrets: string[]): unknown {
+  const hide = (s: string): string => secrets.reduce((t, secret) => t.split(secret).join('***'), s);
+  if (!(e instanceof Error)) return secrets.length ? hide(String(e)) : e;
   const cmd = (e as { command?: { name?: string; args?: unknown[] } }).command;
   if (cmd && typeof cmd === 'object' && /^(auth|hello)$/i.test(String(cmd.name)) && Array.isArray(cmd.args)) {
     cmd.args = cmd.args.map(() => '***');
   }
-  if (secret) {
-    e.message = e.message.split(secret).join('***');
-    if (e.stack) e.stack = e.stack.split(secret).join('***');
-  }
+  e.message = hide(e.message);
+  if (e.stack) e.stack = hide(e.stack);
   return e;
 }
 
@@ -384,6 +383,7 @@ function parseUrl(url: unknown) {
     port: u.port ? Number(u.port) : 6379,
     username: decodeURIComponent(u.username),
     password: decodeURIComponent(u.password),
+    rawPassword: u.password,
     db,
     tls: u.protocol === 'rediss:',
     redacted,
