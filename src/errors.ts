@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'ERR_CLOSED'
   | 'ERR_QUEUE_FULL'
   | 'ERR_WORKER_CRASHED'
+  | 'ERR_SESSION_STORE'
   | 'ABORT_ERR';
 
 /** A value has the wrong type or shape (`options.k must be a positive integer, got 1.5`). */

@@ -12,9 +12,14 @@ export { Encoder, EncoderState } from './encoder/encoder.js';
 export { evaluate, metricsFromRanks, TIE_POLICY } from './eval/evaluate.js';
 export type { EvalMetrics, EvalSession } from './eval/evaluate.js';
 export { EngineSessions, ScoringEngine } from './engine/engine.js';
-export type { EngineOptions, EngineStats, Recommendation, RecommendRequest } from './engine/engine.js';
+export type { EngineOptions, EngineStats, EngineUpdate, Recommendation, RecommendRequest } from './engine/engine.js';
+export type { SessionRecommendOptions } from './engine/engine_sessions.js';
 export type { Logger } from './logger.js';
 export type { SessionOptions } from './sessions/memory_store.js';
+export { MemorySessionStore } from './sessions/memory_store.js';
+export { RedisSessionStore } from './sessions/redis_store.js';
+export type { RedisClientLike, RedisSessionStoreOptions } from './sessions/redis_store.js';
+export type { SessionContents, SessionRecord, SessionStore, SessionUpdate } from './sessions/store.js';
 export type { EncoderBackend, EncoderLoadOptions } from './encoder/encoder.js';
 export {
   AbortError,
@@ -28,6 +33,7 @@ export {
   PeerMissingError,
   OutOfRangeError,
   QueueFullError,
+  SessionStoreError,
   UnsupportedModelError,
   WorkerCrashError,
 } from './errors.js';

@@ -6,8 +6,7 @@ import { pack } from 'msgpackr';
 import { Registry, register as globalRegistry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { AbortError, Catalogue, ClosedError, Encoder, InvalidArgumentError, OutOfRangeError, QueueFullError, ScoringEngine, WorkerCrashError } from '../src/index.js';
-import { SessionStore } from '../src/sessions/memory_store.js';
+import { AbortError, Catalogue, ClosedError, Encoder, InvalidArgumentError, MemorySessionStore, OutOfRangeError, QueueFullError, ScoringEngine, WorkerCrashError } from '../src/index.js';
 import { randomMatrix, rng } from './helpers.js';
 
 const model = new URL('../models/fixtures/bench_lstm2x128.onnx', import.meta.url).pathname;
@@ -189,11 +188,16 @@ describe('ScoringEngine catalogues and item identity', () => {
     expect(engine.catalogue.closed).toBe(true); // opened by the engine, closed with it
   });
 
-  it("refuses to score against a catalogue file replaced after the engine opened it", async () => {
+  it('keeps answering from the catalogue version it opened when the file is replaced; a new worker refuses the new file', async () => {
     const path = join(dir, 'swapped.rsc');
     await catalogue.save(path);
-    const engine = await ScoringEngine.create({ model, catalogue: path, threads: 1 });
+    const engine = await ScoringEngine.create({ model, catalogue: path, threads: 1, testHooks: true });
     await Catalogue.fromVectors(randomMatrix(N, D, 99), { dim: D }).save(path); // replaced (a new inode)
+    // The workers mapped the opened version at create(): answers still come from it.
+    const top = catalogue.topK(await encoder.encode([[1]]), { k: 2, exclude: [Int32Array.of(1)] });
+    expect((await engine.recommend({ history: [1], k: 2 })).items.map((x) => x.id)).toEqual(Array.from(top.rows));
+    // A replacement worker (after a crash) maps the path again: another version, refused.
+    await expect(engine._run({ op: 'crash' })).rejects.toThrow();
     await expect(engine.recommend({ history: [1], k: 2 })).rejects.toThrow(/the catalogue file changed since it was first opened/);
     await engine.close();
   });
@@ -246,6 +250,7 @@ describe('ScoringEngine sessions', () => {
     const fresh = await engine.sessions.recommend('nobody', { k: 2, exclude: 'none' });
     const zero = catalogue.topK(await encoder.encode([[]]), { k: 2 });
     expect(fresh.items.map((x) => x.id)).toEqual(Array.from(zero.rows));
+    expect(await engine.sessions.size()).toBe(3);
     expect(engine.stats().sessions).toBe(3);
     await expect(engine.sessions.push('x', [5500])).rejects.toThrow('itemIds[0] = 5500 has no item index in the model');
     await expect(engine.sessions.push({} as unknown as string, [1])).rejects.toThrow('userId must be a string or a safe integer');
@@ -262,7 +267,7 @@ describe('ScoringEngine sessions', () => {
     const logs: string[] = [];
     const e2 = await ScoringEngine.create({ model, catalogue, threads: 1, sessions: { snapshot }, logger: { info: (_o, m) => logs.push(String(m)) } });
     expect(logs).toContain('sessions restored');
-    expect(e2.sessions.size).toBe(2);
+    expect(await e2.sessions.size()).toBe(2);
     expect([await e2.sessions.recommend('u1', { k: 6 }), await e2.sessions.recommend('u2', { k: 6 })]).toEqual(before);
     await e2.sessions.push('u1', [9]);
     expect(await e2.sessions.recommend('u1', { k: 6 })).toEqual(await e2.recommend({ history: [3, 1, 4, 1, 5, 9], k: 6 }));
@@ -271,25 +276,14 @@ describe('ScoringEngine sessions', () => {
 
   it('a snapshot from another model is not restored (sessions start empty), and says why', async () => {
     const path = join(dir, 'other.bin');
-    const store = new SessionStore();
-    store.set('u', { state: new Float32Array(4), history: [1], lastSeen: Date.now() });
+    const store = new MemorySessionStore();
+    await store.update('u', () => ({ state: new Float32Array(4), history: [1], model: 'model-A' }));
     await store.snapshot(path, 'model-A', 4);
-    const again = new SessionStore();
+    const again = new MemorySessionStore();
     expect(await again.restore(path, 'model-B', 4)).toMatch(/made by another model; sessions start empty/);
-    expect(again.size).toBe(0);
+    expect(await again.size()).toBe(0);
     expect(await again.restore(path, 'model-A', 4)).toBeNull();
-    expect(again.size).toBe(1);
-  });
-
-  it('sessions are bounded: least recently used first, and idle ones expire', () => {
-    const s = new SessionStore({ maxSessions: 2, ttlMs: 1000 });
-    s.set('a', { state: null, history: [], lastSeen: 0 });
-    s.set('b', { state: null, history: [], lastSeen: 0 });
-    s.get('a', 10);
-    s.set('c', { state: null, history: [], lastSeen: 0 });
-    expect(s.get('b', 10)).toBeUndefined(); // least recently used
-    expect(s.get('a', 10)).toBeDefined();
-    expect(s.get('a', 5000)).toBeUndefined(); // idle past the TTL
+    expect(await again.size()).toBe(1);
   });
 
   it('errors raised in a worker keep their class and code across threads', async () => {

@@ -3,10 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { pack } from 'msgpackr';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 
 import { ClosedError, InvalidArgumentError } from '../src/errors.js';
-import { MemorySessionStore, SessionStore } from '../src/sessions/memory_store.js';
+import { MemorySessionStore } from '../src/sessions/memory_store.js';
 import type { SessionRecord } from '../src/sessions/store.js';
 
 const bits = (a: Float32Array | null): number[] | null => (a ? Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length)) : null);
@@ -184,21 +185,20 @@ describe('MemorySessionStore', () => {
   });
 
   it("restores the synchronous SessionStore's snapshots (version 1): records get version 1 and the model", async () => {
-    const old = new SessionStore();
-    old.set('a', { state: Float32Array.of(0.25, -1), history: [1, 2], lastSeen: Date.now() - 5 });
-    old.set(9, { state: Float32Array.of(3, 4), history: ['z'], lastSeen: Date.now() });
+    // Version 1, as the synchronous store wrote it: entries [user, state bytes, history, lastSeen].
+    const bytes = (f: Float32Array): Uint8Array => new Uint8Array(f.buffer);
+    const seen = Date.now() - 5;
+    const v1 = (entries: unknown[]): Buffer => pack({ format: 'recscore-sessions', version: 1, model: 'M', stateSize: 2, entries });
     const path = join(dir, 'v1.msgpack');
-    await old.snapshot(path, 'M', 2);
+    writeFileSync(path, v1([['a', bytes(Float32Array.of(0.25, -1)), [1, 2], seen], [9, bytes(Float32Array.of(3, 4)), ['z'], Date.now()]]));
     const s = new MemorySessionStore({ historyLimit: 1 });
     expect(await s.restore(path, 'M', 2)).toBeNull();
     const a = await s.get('a');
-    expect([Array.from(a!.state!), a!.history, a!.version, a!.model, a!.lastSeen]).toEqual([[0.25, -1], [2], 1, 'M', old.get('a')!.lastSeen]);
+    expect([Array.from(a!.state!), a!.history, a!.version, a!.model, a!.lastSeen]).toEqual([[0.25, -1], [2], 1, 'M', seen]);
     expect((await s.get(9))!.history).toEqual(['z']);
     // A corrupt entry restores nothing.
-    const bad = new SessionStore();
-    bad.set('a', { state: Float32Array.of(1), history: [], lastSeen: 0 });
     const badPath = join(dir, 'bad.msgpack');
-    await bad.snapshot(badPath, 'M', 2); // a state of 1 float where the model's is 2
+    writeFileSync(badPath, v1([['a', bytes(Float32Array.of(1)), [], 0]])); // a state of 1 float where the model's is 2
     const t = new MemorySessionStore();
     expect(await t.restore(badPath, 'M', 2)).toMatch(/entry 0 has a state of 4 bytes/);
     expect(await t.size()).toBe(0);

@@ -20,13 +20,16 @@ describe('the published types', () => {
       | 'FileError'
       | 'FormatError'
       | 'InvalidArgumentError'
+      | 'MemorySessionStore'
       | 'ModelError'
       | 'NativeError'
       | 'NativeLoadError'
       | 'OutOfRangeError'
       | 'PeerMissingError'
       | 'QueueFullError'
+      | 'RedisSessionStore'
       | 'ScoringEngine'
+      | 'SessionStoreError'
       | 'TIE_POLICY'
       | 'UnsupportedModelError'
       | 'VERSION'
@@ -81,9 +84,9 @@ describe('the published types', () => {
     expectTypeOf<keyof EncoderState>().toEqualTypeOf<'batch' | 'toFloat32Array'>();
     expectTypeOf<keyof typeof api.ScoringEngine>().toEqualTypeOf<'prototype' | 'create'>();
     expectTypeOf<keyof ScoringEngine>().toEqualTypeOf<
-      'catalogue' | 'encoder' | 'sessions' | 'recommend' | 'recommendBatch' | 'stats' | 'close' | 'closed'
+      'catalogue' | 'encoder' | 'sessions' | 'recommend' | 'recommendBatch' | 'update' | 'setAttributes' | 'stats' | 'close' | 'closed'
     >();
-    expectTypeOf<keyof EngineSessions>().toEqualTypeOf<'size' | 'push' | 'recommend' | 'delete'>();
+    expectTypeOf<keyof EngineSessions>().toEqualTypeOf<'store' | 'size' | 'push' | 'recommend' | 'delete'>();
   });
 
   it('keep the option and result shapes', () => {

@@ -12,9 +12,13 @@ import type { WorkerResult, WorkerTask } from './protocol.js';
 import { withCallerStack } from './request.js';
 import type { Recommendation } from './types.js';
 
-/** A request in the queue: checked, ids already mapped (model indices and catalogue rows). */
+/**
+ * A request in the queue: checked, ids already mapped (model indices and catalogue rows). A live
+ * session's request carries its state instead of a history (then modelIds is empty).
+ */
 export interface Pending {
   modelIds: number[];
+  state?: Float32Array;
   exclRows: number[];
   k: number;
   key: string;
@@ -75,6 +79,13 @@ export class Batcher {
     });
   }
 
+  /** Rejects every request still queued (close with a deadline); those in flight finish. */
+  rejectQueued(e: Error): void {
+    for (const p of this.#queue.splice(0)) this.#settle(p, null, withCallerStack(e, p.stack));
+    this.#o.counters.queued(0);
+    this.#maybeIdle();
+  }
+
   /** Resolves when nothing is queued or in flight. */
   whenIdle(): Promise<void> {
     if (this.#queue.length === 0 && this.#inFlight === 0) return Promise.resolve();
@@ -133,18 +144,7 @@ export class Batcher {
     this.#inFlight++;
     this.#o.counters.batch(batch.length);
     this.#o.logger?.debug?.({ size: batch.length, queued: this.#queue.length }, 'batch');
-    const k = Math.min(this.#o.catalogueSize, Math.max(...batch.map((p) => p.k)));
-    const offsets = new Int32Array(batch.length + 1);
-    batch.forEach((p, i) => (offsets[i + 1] = offsets[i] + p.exclRows.length));
-    const rows = Int32Array.from(batch.flatMap((p) => p.exclRows));
-    const task: WorkerTask = {
-      op: 'recommend',
-      histories: batch.map((p) => p.modelIds),
-      k,
-      exclOffsets: offsets,
-      exclRows: rows,
-      filter: batch[0].filter,
-    };
+    const task = this.#task(batch, Math.min(this.#o.catalogueSize, Math.max(...batch.map((p) => p.k))));
     try {
       const res = await this.#o.run(task);
       if (!res.ok && batch.length > 1) {
@@ -153,6 +153,7 @@ export class Batcher {
       } else if (!res.ok) {
         for (const p of batch) this.#settle(p, null, withCallerStack(reviveError(res.error), p.stack));
       } else if ('rows' in res) {
+        this.#o.counters.worker(res.worker, batch.length);
         batch.forEach((p, u) => this.#settle(p, this.#o.items(res, u, p.k), null));
       }
     } catch (e) {
@@ -164,19 +165,38 @@ export class Batcher {
     }
   }
 
-  async #runOne(p: Pending): Promise<void> {
+  /** The worker task of a batch (requests with states pass them packed, in order). */
+  #task(batch: Pending[], k: number): WorkerTask {
+    const offsets = new Int32Array(batch.length + 1);
+    batch.forEach((p, i) => (offsets[i + 1] = offsets[i] + p.exclRows.length));
     const task: WorkerTask = {
       op: 'recommend',
-      histories: [p.modelIds],
-      k: Math.min(this.#o.catalogueSize, p.k),
-      exclOffsets: Int32Array.of(0, p.exclRows.length),
-      exclRows: Int32Array.from(p.exclRows),
-      filter: p.filter,
+      histories: batch.map((p) => p.modelIds),
+      k,
+      exclOffsets: offsets,
+      exclRows: Int32Array.from(batch.flatMap((p) => p.exclRows)),
+      filter: batch[0].filter,
     };
+    const withState = batch.flatMap((p, u) => (p.state ? [u] : []));
+    if (withState.length > 0) {
+      const size = (batch[withState[0]].state as Float32Array).length;
+      const states = new Float32Array(withState.length * size);
+      withState.forEach((u, i) => states.set(batch[u].state as Float32Array, i * size));
+      task.states = states;
+      task.stateUsers = Int32Array.from(withState);
+    }
+    return task;
+  }
+
+  async #runOne(p: Pending): Promise<void> {
+    const task = this.#task([p], Math.min(this.#o.catalogueSize, p.k));
     try {
       const res = await this.#o.run(task);
       if (!res.ok) this.#settle(p, null, withCallerStack(reviveError(res.error), p.stack));
-      else if ('rows' in res) this.#settle(p, this.#o.items(res, 0, p.k), null);
+      else if ('rows' in res) {
+        this.#o.counters.worker(res.worker, 1);
+        this.#settle(p, this.#o.items(res, 0, p.k), null);
+      }
     } catch (e) {
       this.#settle(p, null, withCallerStack(e as Error, p.stack));
     }

@@ -1,165 +1,112 @@
 /**
  * ScoringEngine: what a service embeds to answer "what next for this user". A Piscina pool of
- * workers, each holding the encoder and mapping the same catalogue; concurrent requests are
- * grouped into one native encode + one native top-k per batch (dynamic batching); live sessions
- * advance their LSTM state event by event.
+ * workers, each holding the encoder and mapping the same catalogue; concurrent requests (and
+ * live sessions' requests) are grouped into one native encode + one native top-k per batch
+ * (dynamic batching); sessions advance their LSTM state event by event in a session store (in
+ * this process, or shared through Redis). `update()` swaps the catalogue or the model under load;
+ * `setAttributes()` changes attribute flags in shared memory.
  */
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-
-import { Piscina } from 'piscina';
-
-import { Catalogue, type ItemId } from '../catalogue/catalogue.js';
+import type { Catalogue, ItemId } from '../catalogue/catalogue.js';
 import { defaultThreads } from '../native/cpu_quota.js';
-import { Encoder } from '../encoder/encoder.js';
-import { AbortError, ClosedError, InvalidArgumentError, ModelError, WorkerCrashError } from '../errors.js';
-import { fileError } from '../file_check.js';
+import type { Encoder } from '../encoder/encoder.js';
+import { AbortError, ClosedError, InvalidArgumentError } from '../errors.js';
 import { LIMITS } from '../limits.js';
-import { packageRoot, resolveLevel } from '../native/addon.js';
-import { arrayLike, describe, kOption } from '../validate.js';
+import { resolveLevel } from '../native/addon.js';
+import { arrayLike, describe, optionsObject, uint32 } from '../validate.js';
 import { Counters } from './counters.js';
 import { EngineSessions } from './engine_sessions.js';
-import { Batcher, type Pending } from './batcher.js';
-import { IdMap } from './ids.js';
-import { type EngineSettings, type Metrics, engineSettings, makeMetrics, vocabularyOf } from './options.js';
-import { excludeOption, filterKey, filterOption, withCallerStack } from './request.js';
-import { SessionStore } from '../sessions/memory_store.js';
-import type { EngineOptions, EngineStats, Logger, Recommendation, RecommendRequest } from './types.js';
-import type { WorkerInit, WorkerResult, WorkerTask } from './protocol.js';
+import type { Pending } from './batcher.js';
+import { Generation } from './generation.js';
+import { type EngineSettings, engineSettings, makeMetrics } from './options.js';
+import { selectionOptions, withCallerStack } from './request.js';
+import { makeSessionStore } from './session_store.js';
+import type { SessionStore } from '../sessions/store.js';
+import type { EngineOptions, EngineStats, EngineUpdate, Logger, Recommendation, RecommendRequest } from './types.js';
+import type { WorkerResult, WorkerTask } from './protocol.js';
 
 export { EngineSessions } from './engine_sessions.js';
-export type { EngineOptions, EngineStats, Logger, Recommendation, RecommendRequest } from './types.js';
-
-function workerFile(): string {
-  return pathToFileURL(join(packageRoot(), 'dist', 'engine-worker.js')).href;
-}
+export type { EngineOptions, EngineStats, EngineUpdate, Logger, Recommendation, RecommendRequest } from './types.js';
 
 export class ScoringEngine {
-  readonly catalogue: Catalogue;
-  readonly encoder: Encoder;
   /** Live sessions: push events, recommend from the current state. */
   readonly sessions: EngineSessions;
-  readonly #pool: Piscina;
-  readonly #threads: number;
-  readonly #ids: IdMap;
-  readonly #ownsCatalogue: boolean;
+  #gen: Generation;
+  readonly #settings: EngineSettings;
+  readonly #opts: EngineOptions;
+  readonly #isa: ReturnType<typeof resolveLevel>;
   readonly #logger?: Logger;
   readonly #counters: Counters;
   readonly #store: SessionStore;
+  readonly #ownsStore: boolean;
   readonly #snapshot?: string;
-  readonly #modelHash: string;
-  readonly #batcher: Batcher;
+  #updating: Promise<unknown> = Promise.resolve();
   #closed = false;
 
   private constructor(p: {
-    catalogue: Catalogue;
-    encoder: Encoder;
-    pool: Piscina;
+    gen: Generation;
     settings: EngineSettings;
     opts: EngineOptions;
-    toModel: (id: ItemId) => number | undefined;
-    ownsCatalogue: boolean;
-    metrics: Metrics | null;
+    isa: ReturnType<typeof resolveLevel>;
+    counters: Counters;
     store: SessionStore;
-    modelHash: string;
+    ownsStore: boolean;
   }) {
-    this.catalogue = p.catalogue;
-    this.encoder = p.encoder;
-    this.#pool = p.pool;
-    this.#threads = p.settings.threads;
-    this.#ids = new IdMap(p.catalogue, p.toModel);
-    this.#ownsCatalogue = p.ownsCatalogue;
+    this.#gen = p.gen;
+    this.#settings = p.settings;
+    this.#opts = p.opts;
+    this.#isa = p.isa;
     this.#logger = p.opts.logger;
-    this.#counters = new Counters(p.metrics);
+    this.#counters = p.counters;
     this.#store = p.store;
+    this.#ownsStore = p.ownsStore;
     this.#snapshot = p.settings.sessions?.snapshot;
-    this.#modelHash = p.modelHash;
     this.sessions = new EngineSessions(this, p.store);
-    this.#batcher = new Batcher({
-      ...p.settings,
-      counters: this.#counters,
-      logger: this.#logger,
-      catalogueSize: p.catalogue.size,
-      run: (task) => this._run(task),
-      items: (res, u, k) => this._items(res, u, k),
-    });
   }
 
   static async create(opts: EngineOptions): Promise<ScoringEngine> {
+    const t0 = performance.now();
     const settings = engineSettings(opts, defaultThreads());
     const isa = resolveLevel('options.isa', opts.isa);
-    let catalogue: Catalogue;
-    let ownsCatalogue = false;
-    if (typeof opts.catalogue === 'string') {
-      catalogue = await Catalogue.open(opts.catalogue, { logger: opts.logger });
-      ownsCatalogue = true;
-    } else if (opts.catalogue instanceof Catalogue) {
-      catalogue = opts.catalogue;
-    } else {
-      throw new InvalidArgumentError(`options.catalogue must be a path or a Catalogue, got ${describe(opts.catalogue)}`);
-    }
-    let encoder: Encoder | null = null;
+    const metrics = opts.registry ? await makeMetrics(opts.registry) : null;
+    const counters = new Counters(metrics);
+    const gen = await Generation.create({ model: opts.model, catalogue: opts.catalogue, name: 'options.catalogue' }, opts, settings, counters, isa);
     try {
-      // Loaded first: Encoder.load checks that a path is a regular file before anything reads it.
-      encoder = await Encoder.load(opts.model, { backend: opts.backend ?? 'auto', threads: 1, isa });
-      const modelBytes = typeof opts.model === 'string' ? await readFile(opts.model).catch((e: unknown) => Promise.reject(fileError(opts.model as string, e))) : opts.model;
-      const modelHash = createHash('sha256').update(modelBytes).digest('hex');
-      if (encoder.dim !== catalogue.dim) {
-        throw new ModelError(`the model's vectors have ${encoder.dim} dimensions, the catalogue's ${catalogue.dim}`);
-      }
-      return await ScoringEngine.#start(opts, settings, catalogue, ownsCatalogue, encoder, modelHash);
+      const { store, owned } = await makeSessionStore(opts, settings, gen);
+      const engine = new ScoringEngine({ gen, settings, opts, isa, counters, store, ownsStore: owned });
+      counters.ready(performance.now() - t0, gen.readyMs);
+      opts.logger?.info?.({ threads: settings.threads, readyMs: Math.round(performance.now() - t0), workersMs: Math.round(gen.readyMs) }, 'engine ready');
+      return engine;
     } catch (e) {
-      await encoder?.close();
-      if (ownsCatalogue) await catalogue.close();
+      await gen.retire();
       throw e;
     }
   }
 
-  static async #start(
-    opts: EngineOptions,
-    settings: EngineSettings,
-    catalogue: Catalogue,
-    ownsCatalogue: boolean,
-    encoder: Encoder,
-    modelHash: string,
-  ): Promise<ScoringEngine> {
-    const toModel = vocabularyOf(opts.vocabulary, encoder.vocab);
-    const store = new SessionStore(settings.sessions);
-    const snapshot = settings.sessions?.snapshot;
-    if (snapshot) {
-      const why = await store.restore(snapshot, modelHash, encoder.stateSize);
-      if (why) opts.logger?.info?.({ snapshot }, why);
-      else opts.logger?.info?.({ snapshot, sessions: store.size }, 'sessions restored');
-    }
-    const init: WorkerInit = { model: opts.model, catalogue: catalogue._share(), backend: opts.backend, isa: encoder.level, testHooks: opts.testHooks };
-    const pool = new Piscina({
-      filename: workerFile(),
-      minThreads: settings.threads,
-      maxThreads: settings.threads,
-      idleTimeout: Number.POSITIVE_INFINITY,
-      concurrentTasksPerWorker: 1,
-      workerData: init,
-    });
-    let metrics: Metrics | null = null;
-    try {
-      metrics = opts.registry ? await makeMetrics(opts.registry) : null;
-    } catch (e) {
-      await pool.destroy();
-      throw e;
-    }
-    return new ScoringEngine({ catalogue, encoder, pool, settings, opts, toModel, ownsCatalogue, metrics, store, modelHash });
+  /** The catalogue requests are answered from now (update() may swap it). */
+  get catalogue(): Catalogue {
+    return this.#gen.catalogue;
+  }
+
+  /** The model's encoder on the main thread (its metadata; update() may swap it). */
+  get encoder(): Encoder {
+    return this.#gen.encoder;
   }
 
   /** Top-k items for one user's history. Batched with concurrent requests. */
   recommend(req: RecommendRequest): Promise<Recommendation> {
     const stack = new Error().stack ?? '';
     try {
-      if (this.#closed) throw new ClosedError('engine');
-      const p = this.#prepare(req, stack);
-      if (req.signal?.aborted) throw new AbortError(undefined, { cause: req.signal.reason });
-      return this.#batcher.submit(p);
+      this._checkOpen();
+      if (typeof req !== 'object' || req === null || Array.isArray(req)) throw new InvalidArgumentError(`request must be an object, got ${describe(req)}`);
+      const gen = this.#gen;
+      const history = arrayLike('request.history', req.history, 'an array of ids', LIMITS.maxHistory) as ReadonlyArray<ItemId>;
+      const modelIds = gen.ids.toModelIds(history, 'request.history');
+      if (modelIds.length === 0 && gen.encoder.backend === 'onnxruntime') {
+        throw new InvalidArgumentError('request.history is empty: this model runs on onnxruntime, which cannot encode zero events');
+      }
+      const sel = selectionOptions('request', req, gen.catalogue.hasAttributes);
+      const exclRows = sel.exclude === 'history' ? gen.ids.rowsOf(history, 'request.history') : sel.exclude === 'none' ? [] : gen.ids.rowsOf(sel.exclude, 'request.exclude');
+      return this._submit(gen, { modelIds, exclRows, ...sel.pending }, stack);
     } catch (e) {
       return Promise.reject(withCallerStack(e as Error, stack));
     }
@@ -171,29 +118,107 @@ export class ScoringEngine {
     return Promise.all(requests.map((r) => this.recommend(r)));
   }
 
-  stats(): EngineStats {
-    return this.#counters.stats({ queued: this.#batcher.queued, inFlight: this.#batcher.inFlight, sessions: this.#store.size });
+  /**
+   * Swaps in a new catalogue and/or model under load: the new files are opened and verified here,
+   * once, the workers of the new version start and load them, then new requests go to it while
+   * those already accepted finish on the old version, whose workers stop and files close after
+   * its last answer (the returned promise resolves then). Updates run one at a time. Live
+   * sessions made with another model are re-encoded from their recent items on their next use.
+   */
+  update(change: EngineUpdate): Promise<{ readyMs: number }> {
+    const stack = new Error().stack ?? '';
+    const run = async (): Promise<{ readyMs: number }> => {
+      this._checkOpen();
+      const c = optionsObject('change', change) as EngineUpdate;
+      if (c.catalogue === undefined && c.model === undefined) throw new InvalidArgumentError('change must name a catalogue, a model or both');
+      if (c.model !== undefined && typeof c.model !== 'string' && !(c.model instanceof Uint8Array)) {
+        throw new InvalidArgumentError(`change.model must be a path or a Uint8Array, got ${describe(c.model)}`);
+      }
+      const old = this.#gen;
+      const t0 = performance.now();
+      const next = await Generation.create(
+        {
+          model: c.model ?? old.model,
+          catalogue: c.catalogue ?? old.catalogue,
+          name: 'change.catalogue',
+          reuse: { catalogue: c.catalogue === undefined ? old : undefined, model: c.model === undefined ? old : undefined },
+        },
+        this.#opts,
+        this.#settings,
+        this.#counters,
+        this.#isa,
+      );
+      if (this.#closed) {
+        await next.retire();
+        throw new ClosedError('engine');
+      }
+      next.adopt(old);
+      this.#gen = next;
+      this.#counters.swapped();
+      this.#logger?.info?.({ catalogue: c.catalogue !== undefined, model: c.model !== undefined, readyMs: Math.round(performance.now() - t0) }, 'engine updated');
+      await old.retire();
+      return { readyMs: performance.now() - t0 };
+    };
+    const p = this.#updating.then(run, run);
+    this.#updating = p.catch(() => undefined);
+    return p.catch((e: unknown) => Promise.reject(withCallerStack(e as Error, stack)));
   }
 
   /**
-   * Stops accepting calls (they reject with ClosedError), answers everything already accepted,
-   * writes the session snapshot when one is configured, and stops the workers.
+   * Sets the attribute flags (uint32 each) of catalogue items, in place, in the memory every
+   * worker reads: the next request sees them. `ids` and `bits` have one entry per item (or `bits`
+   * is one number for all of them). The catalogue must have been built with attributes.
    */
-  async close(): Promise<void> {
+  setAttributes(ids: ReadonlyArray<ItemId>, bits: number | ReadonlyArray<number>): void {
+    this._checkOpen();
+    const gen = this.#gen;
+    const attrs = gen.catalogue._share().attributes;
+    if (!attrs) throw new InvalidArgumentError('setAttributes needs a catalogue built with attributes');
+    const rows = gen.ids.rowsOf(ids, 'ids');
+    const values = typeof bits === 'number' ? null : arrayLike('bits', bits, 'an array of uint32');
+    if (values && values.length !== rows.length) throw new InvalidArgumentError(`bits has ${values.length} entries for ${rows.length} ids`);
+    const checked = rows.map((_, i) => uint32(values ? `bits[${i}]` : 'bits', values ? values[i] : bits));
+    for (let i = 0; i < rows.length; i++) Atomics.store(attrs, rows[i], checked[i]);
+  }
+
+  stats(): EngineStats {
+    const b = this.#gen.batcher;
+    return this.#counters.stats({ queued: b.queued, inFlight: b.inFlight, sessions: this.#store.kind === 'memory' ? this.sessions._localSize() : null });
+  }
+
+  /**
+   * Stops accepting calls (they reject with ClosedError), answers everything already accepted
+   * (within `timeoutMs`, default unlimited: past it the rest is rejected with ClosedError), writes
+   * the session snapshot when one is configured, and stops the workers.
+   */
+  async close(options?: { timeoutMs?: number }): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.sessions._drain();
-    await this.#batcher.whenIdle();
+    const o = options === undefined ? {} : optionsObject('options', options);
+    const timeoutMs = o.timeoutMs;
+    if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0)) {
+      throw new InvalidArgumentError(`options.timeoutMs must be a non-negative number, got ${describe(timeoutMs)}`);
+    }
+    const drained = (async () => {
+      await this.#updating;
+      await this.sessions._drain();
+      await this.#gen.batcher.whenIdle();
+    })();
+    if (timeoutMs !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      await Promise.race([drained, late]);
+      clearTimeout(timer);
+      this.#gen.batcher.rejectQueued(new ClosedError('engine'));
+    } else {
+      await drained;
+    }
     try {
-      if (this.#snapshot) {
-        await this.#store.snapshot(this.#snapshot, this.#modelHash, this.encoder.stateSize);
-        this.#logger?.info?.({ snapshot: this.#snapshot, sessions: this.#store.size }, 'sessions saved');
-      }
+      if (this.#snapshot) await this.sessions._snapshot(this.#snapshot, this.#gen);
     } finally {
       // A snapshot that cannot be written still stops the workers and frees the files.
-      await this.#pool.destroy();
-      await this.encoder.close();
-      if (this.#ownsCatalogue) await this.catalogue.close();
+      await this.#gen.retire();
+      if (this.#ownsStore) await this.#store.close();
     }
   }
 
@@ -201,60 +226,35 @@ export class ScoringEngine {
     return this.#closed;
   }
 
-  /** @internal Runs one task on the pool, turning worker deaths into WorkerCrashError. */
-  async _run(task: WorkerTask, transfer?: ArrayBuffer[]): Promise<WorkerResult> {
-    try {
-      return (await this.#pool.run(task, transfer ? { transferList: transfer } : undefined)) as WorkerResult;
-    } catch (e) {
-      throw new WorkerCrashError(`a worker stopped while answering: ${(e as Error).message}`, { cause: e });
-    }
+  /** @internal The generation requests go to now. */
+  _gen(): Generation {
+    return this.#gen;
+  }
+
+  /** @internal The engine's counters (sessions count their calls). */
+  _counters(): Counters {
+    return this.#counters;
+  }
+
+  /** @internal Queues a checked request on a generation's batcher (QueueFullError past maxQueue). */
+  _submit(gen: Generation, p: Omit<Pending, 'key' | 'resolve' | 'reject' | 'stack' | 't0' | 'done'> & { key: string }, stack: string): Promise<Recommendation> {
+    if (p.signal?.aborted) throw new AbortError(undefined, { cause: p.signal.reason });
+    const noop = (): void => undefined;
+    return gen.batcher.submit({ ...p, resolve: noop, reject: noop, stack, t0: performance.now(), done: false });
+  }
+
+  /** @internal Runs one task on the current generation's pool. */
+  _run(task: WorkerTask, transfer?: ArrayBuffer[]): Promise<WorkerResult> {
+    return this.#gen.run(task, transfer);
   }
 
   /** @internal The pool's worker threads (tests terminate one to simulate a crash). */
   _threads(): ReadonlyArray<{ terminate(): Promise<number> }> {
-    return this.#pool.threads as unknown as ReadonlyArray<{ terminate(): Promise<number> }>;
-  }
-
-  /** @internal The model's item index of each id (catalogue ids; errors name the position). */
-  _toModelIds(ids: ReadonlyArray<ItemId>, name: string): number[] {
-    return this.#ids.toModelIds(ids, name);
-  }
-
-  /** @internal The catalogue row of each id. */
-  _rowsOf(ids: ReadonlyArray<ItemId>, name: string): number[] {
-    return this.#ids.rowsOf(ids, name);
-  }
-
-  /** @internal Maps a worker's top-k rows to ids (k entries from row `u`). */
-  _items(res: { k: number; rows: Int32Array; scores: Float32Array }, u: number, k: number): Recommendation {
-    return this.#ids.items(res, u, k);
+    return this.#gen.threads();
   }
 
   /** @internal */
   _checkOpen(): void {
     if (this.#closed) throw new ClosedError('engine');
   }
-
-  #prepare(req: RecommendRequest, stack: string): Pending {
-    if (typeof req !== 'object' || req === null || Array.isArray(req)) throw new InvalidArgumentError(`request must be an object, got ${describe(req)}`);
-    const k = kOption('request.k', req.k);
-    const history = arrayLike('request.history', req.history, 'an array of ids', LIMITS.maxHistory) as ReadonlyArray<ItemId>;
-    const modelIds = this._toModelIds(history, 'request.history');
-    if (modelIds.length === 0 && this.encoder.backend === 'onnxruntime') {
-      throw new InvalidArgumentError('request.history is empty: this model runs on onnxruntime, which cannot encode zero events');
-    }
-    const exclude = excludeOption('request.exclude', req.exclude);
-    let exclRows: number[];
-    if (exclude === 'history') exclRows = this._rowsOf(history, 'request.history');
-    else if (exclude === 'none') exclRows = [];
-    else exclRows = this._rowsOf(exclude, 'request.exclude');
-    const filter = filterOption('request.filter', req.filter);
-    if (filter && !this.catalogue.hasAttributes) throw new InvalidArgumentError('request.filter needs a catalogue built with attributes');
-    if (req.signal !== undefined && !(req.signal instanceof AbortSignal)) {
-      throw new InvalidArgumentError(`request.signal must be an AbortSignal, got ${describe(req.signal)}`);
-    }
-    const noop = (): void => undefined;
-    return { modelIds, exclRows, k, key: filterKey(filter), filter, resolve: noop, reject: noop, stack, t0: performance.now(), done: false, signal: req.signal };
-  }
-
 }

@@ -1,18 +1,42 @@
-/** `engine.sessions`: live per-user sessions of a ScoringEngine. */
+/**
+ * `engine.sessions`: live per-user sessions of a ScoringEngine, kept in a SessionStore (this
+ * process's memory, or Redis shared by several engine processes).
+ *
+ * - push(user, events): one atomic store update per call: the encoder steps the stored state over
+ *   the new events on a worker (O(1) per event) and the recent items window grows. With a shared
+ *   store, an update that raced another process's is recomputed from the newer record, so no
+ *   event is lost.
+ * - recommend(user, options): the stored state joins the engine's batches like any request (every
+ *   recommend option, maxQueue, stats), answered from the state without re-encoding.
+ * - The model rule: a record written with another model (after engine.update({ model })) is
+ *   re-encoded from its recent items (at most historyLimit; items the new model does not know are
+ *   left out) the next time it is used, and saved that way by the next push.
+ *
+ * Calls for one user in this process run in call order; Redis failures reject with
+ * SessionStoreError (stateless recommend is not affected).
+ */
 import type { ItemId } from '../catalogue/catalogue.js';
-import { InvalidArgumentError, reviveError } from '../errors.js';
+import { InvalidArgumentError, SessionStoreError } from '../errors.js';
 import { LIMITS } from '../limits.js';
-import { arrayLike, kOption, optionsObject } from '../validate.js';
+import type { SessionRecord, SessionStore } from '../sessions/store.js';
+import { arrayLike, optionsObject } from '../validate.js';
 import type { ScoringEngine } from './engine.js';
-import { type Exclude, checkUser, excludeOption, withCallerStack } from './request.js';
-import type { Session, SessionStore } from '../sessions/memory_store.js';
+import type { Generation } from './generation.js';
+import { type Exclude, checkUser, selectionOptions, withCallerStack } from './request.js';
 import type { Recommendation } from './types.js';
-import type { WorkerTask } from './protocol.js';
 
-/** Per-user live sessions of an engine. */
+/** sessions.recommend's options: those of engine.recommend but the history. */
+export interface SessionRecommendOptions {
+  k: number;
+  exclude?: Exclude;
+  filter?: { allOf?: number; anyOf?: number; noneOf?: number };
+  signal?: AbortSignal;
+}
+
 export class EngineSessions {
   readonly #engine: ScoringEngine;
   readonly #store: SessionStore;
+  #tails = new Map<ItemId, Promise<unknown>>();
   #pending = new Set<Promise<unknown>>();
 
   /** @internal */
@@ -21,8 +45,14 @@ export class EngineSessions {
     this.#store = store;
   }
 
-  get size(): number {
-    return this.#store.size;
+  /** The store sessions live in. */
+  get store(): SessionStore {
+    return this.#store;
+  }
+
+  /** Live sessions in the store. */
+  size(): Promise<number> {
+    return this.#storeCall(() => this.#store.size());
   }
 
   /** Appends events (catalogue ids, oldest first) to a user's session, advancing its state. */
@@ -31,75 +61,71 @@ export class EngineSessions {
     try {
       this.#engine._checkOpen();
       checkUser(user);
-      const catIds = Array.from(arrayLike('itemIds', itemIds, 'an array of ids', LIMITS.maxHistory) as ArrayLike<ItemId>);
-      const ids = this.#engine._toModelIds(catIds, 'itemIds');
-      return this.#track(
-        this.#store.serial(user, async () => {
-          const enc = this.#engine.encoder;
-          const s: Session = this.#store.get(user) ?? { state: enc.stateSize ? new Float32Array(enc.stateSize) : null, history: [], lastSeen: 0 };
-          let state = s.state;
-          if (state && ids.length > 0) {
-            const res = await this.#engine._run({ op: 'step', state: state as Float32Array, events: ids });
-            if (!res.ok) throw reviveError(res.error);
-            state = (res as { state: Float32Array }).state;
-          }
-          const history = [...s.history, ...catIds].slice(-this.#store.historyLimit);
-          this.#store.set(user, { state, history, lastSeen: Date.now() });
-        }),
-        stack,
-      );
+      const events = Array.from(arrayLike('itemIds', itemIds, 'an array of ids', LIMITS.maxHistory) as ArrayLike<ItemId>);
+      this.#engine._gen().ids.toModelIds(events, 'itemIds'); // checked now; mapped again for the version that runs the step
+      return this.#serial(user, stack, async () => {
+        await this.#storeCall(() =>
+          this.#store.update(user, async (cur) => {
+            const gen = this.#engine._gen();
+            const history = [...(cur?.history ?? []), ...events].slice(-this.#store.historyLimit);
+            if (!gen.encoder.stateSize) return { state: null, history, model: gen.modelKey };
+            let state = await this.#currentState(gen, cur);
+            if (events.length > 0) state = await this.#step(gen, state, gen.ids.toModelIds(events, 'itemIds'));
+            return { state, history, model: gen.modelKey };
+          }),
+        );
+        this.#engine._counters().sessionEvents(events.length);
+      });
     } catch (e) {
       return Promise.reject(withCallerStack(e as Error, stack));
     }
   }
 
   /**
-   * Recommendations from the user's current state (after every push made before this call).
-   * An unknown or expired user is a new session: the model's output for no events.
+   * Recommendations from the user's current state (after every push this process made before
+   * this call). An unknown or expired user is a new session: the model's output for no events.
+   * Takes every option engine.recommend does but the history.
    */
-  recommend(user: ItemId, options: { k: number; exclude?: Exclude }): Promise<Recommendation> {
+  recommend(user: ItemId, options: SessionRecommendOptions): Promise<Recommendation> {
     const stack = new Error().stack ?? '';
     try {
       this.#engine._checkOpen();
       checkUser(user);
       const opts = optionsObject('options', options);
-      const k = kOption('options.k', opts.k);
-      const exclude = excludeOption('options.exclude', opts.exclude);
-      const fixed = exclude === 'history' || exclude === 'none' ? null : this.#engine._rowsOf(exclude, 'options.exclude');
-      return this.#track(
-        this.#store.serial(user, async () => {
-          const enc = this.#engine.encoder;
-          const s = this.#store.get(user);
-          const history = s?.history ?? [];
-          let excl: number[];
-          if (exclude === 'history') excl = this.#engine._rowsOf(history.filter((id) => this.#engine.catalogue.has(id)), 'history');
-          else excl = fixed ?? [];
-          const state = s?.state ?? (enc.stateSize ? new Float32Array(enc.stateSize) : null);
-          if (!state && history.length === 0 && enc.backend === 'onnxruntime') {
+      const sel = selectionOptions('options', opts, this.#engine._gen().catalogue.hasAttributes);
+      return this.#serial(user, stack, async () => {
+        const cur = await this.#storeCall(() => this.#store.get(user));
+        const gen = this.#engine._gen();
+        const history = (cur?.history ?? []).filter((id) => gen.catalogue.has(id));
+        const exclRows = sel.exclude === 'history' ? gen.ids.rowsOf(history, 'history') : sel.exclude === 'none' ? [] : gen.ids.rowsOf(sel.exclude, 'options.exclude');
+        let state: Float32Array | undefined;
+        let modelIds: number[] = [];
+        if (gen.encoder.stateSize) {
+          state = await this.#currentState(gen, cur);
+        } else {
+          modelIds = this.#known(gen, cur?.history ?? []);
+          if (modelIds.length === 0 && gen.encoder.backend === 'onnxruntime') {
             throw new InvalidArgumentError(`user ${JSON.stringify(user)} has no events: this model runs on onnxruntime, which cannot encode zero events`);
           }
-          const task: WorkerTask = {
-            op: 'recommendState',
-            state,
-            histories: state ? null : [this.#engine._toModelIds(history, 'history')],
-            k: Math.min(k, this.#engine.catalogue.size),
-            exclOffsets: Int32Array.of(0, excl.length),
-            exclRows: Int32Array.from(excl),
-          };
-          const res = await this.#engine._run(task);
-          if (!res.ok) throw reviveError(res.error);
-          return this.#engine._items(res as { k: number; rows: Int32Array; scores: Float32Array }, 0, k);
-        }),
-        stack,
-      );
+        }
+        const answer = await this.#engine._submit(gen, { modelIds, state, exclRows, ...sel.pending }, stack);
+        this.#engine._counters().sessionAnswer();
+        return answer;
+      });
     } catch (e) {
       return Promise.reject(withCallerStack(e as Error, stack));
     }
   }
 
-  /** Forgets a user's session. */
-  delete(user: ItemId): boolean {
-    return this.#store.delete(user);
+  /** Forgets a user's session; resolves to whether there was one. */
+  delete(user: ItemId): Promise<boolean> {
+    try {
+      this.#engine._checkOpen();
+      checkUser(user);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#serial(user, new Error().stack ?? '', () => this.#storeCall(() => this.#store.delete(user)));
   }
 
   /** @internal Waits for running session calls (close). */
@@ -107,8 +133,65 @@ export class EngineSessions {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }
 
-  #track<T>(p: Promise<T>, stack: string): Promise<T> {
-    const q = p.catch((e: unknown) => {
+  /** @internal An in-process store's live sessions (stats), else null. */
+  _localSize(): number | null {
+    const s = this.#store as { count?: unknown };
+    return typeof s.count === 'number' ? s.count : null;
+  }
+
+  /** @internal Writes the in-process store's snapshot (close). */
+  async _snapshot(path: string, gen: Generation): Promise<void> {
+    const s = this.#store as { snapshot?: (path: string, model: string, stateSize: number) => Promise<void> };
+    if (typeof s.snapshot === 'function') await s.snapshot(path, gen.modelHash, gen.encoder.stateSize);
+  }
+
+  /** The record's state if this version's model made it; else its recent items replayed from the model's initial state. */
+  async #currentState(gen: Generation, cur: SessionRecord | undefined): Promise<Float32Array> {
+    if (cur?.state && cur.model === gen.modelKey && cur.state.length === gen.encoder.stateSize) return cur.state;
+    return this.#step(gen, null, this.#known(gen, cur?.history ?? []));
+  }
+
+  /** The model's item indices of the ids it knows (a record may hold items of an older catalogue or model). */
+  #known(gen: Generation, ids: ReadonlyArray<ItemId>): number[] {
+    const out: number[] = [];
+    for (const id of ids) {
+      if (!gen.catalogue.has(id)) continue;
+      try {
+        out.push(...gen.ids.toModelIds([id], 'history'));
+      } catch {
+        // not in this model's vocabulary: left out
+      }
+    }
+    return out;
+  }
+
+  #step(gen: Generation, state: Float32Array | null, events: number[]): Promise<Float32Array> {
+    return gen.steps.step(state, events);
+  }
+
+  /** A store call whose failure is counted (SessionStoreError passes through as it is). */
+  async #storeCall<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      if (e instanceof SessionStoreError) this.#engine._counters().storeError();
+      throw e;
+    }
+  }
+
+  /** Runs fn after every earlier call for the same user has settled (per-user ordering), tracked for close. */
+  #serial<T>(user: ItemId, stack: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#tails.get(user) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#tails.set(user, tail);
+    void tail.then(() => {
+      if (this.#tails.get(user) === tail) this.#tails.delete(user);
+    });
+    const q = next.catch((e: unknown) => {
       throw withCallerStack(e instanceof Error ? e : new Error(String(e)), stack);
     });
     this.#pending.add(q);

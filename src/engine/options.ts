@@ -5,6 +5,7 @@ import { loggerOption } from '../logger.js';
 import { LIMITS } from '../limits.js';
 import { atMost, describe, optionalPositiveInt, optionsObject, threadsOption } from '../validate.js';
 import type { SessionOptions } from '../sessions/memory_store.js';
+import type { SessionStore } from '../sessions/store.js';
 import type { EngineOptions } from './types.js';
 
 /** The checked numbers of EngineOptions, defaults filled in. */
@@ -13,7 +14,7 @@ export interface EngineSettings {
   maxBatch: number;
   maxDelayMs: number;
   maxQueue: number;
-  sessions: (Required<SessionOptions> & { snapshot?: string }) | undefined;
+  sessions: (Required<SessionOptions> & { snapshot?: string; store?: SessionStore }) | undefined;
 }
 
 /** setTimeout's largest delay. */
@@ -53,12 +54,23 @@ function sessionSettings(o: EngineOptions['sessions']): EngineSettings['sessions
   if (s.snapshot !== undefined && (typeof s.snapshot !== 'string' || s.snapshot === '')) {
     throw new InvalidArgumentError(`options.sessions.snapshot must be a file path, got ${describe(s.snapshot)}`);
   }
+  const store = s.store as SessionStore | undefined;
+  if (store !== undefined && !isStore(store)) {
+    throw new InvalidArgumentError(`options.sessions.store must be a SessionStore (get, update, delete, size, close), got ${describe(store)}`);
+  }
+  if (store && s.snapshot !== undefined) throw new InvalidArgumentError('options.sessions.snapshot is for the in-process store: a given store keeps its own sessions');
   return {
     maxSessions: optionalPositiveInt('options.sessions.maxSessions', s.maxSessions, 1_000_000),
     ttlMs: ttl ?? 24 * 3600 * 1000,
     historyLimit: atMost('options.sessions.historyLimit', optionalPositiveInt('options.sessions.historyLimit', s.historyLimit, 200), LIMITS.maxHistory),
     snapshot: s.snapshot,
+    store,
   };
+}
+
+function isStore(s: unknown): s is SessionStore {
+  const o = s as Record<string, unknown> | null;
+  return typeof o === 'object' && o !== null && ['get', 'update', 'delete', 'size', 'close'].every((m) => typeof o[m] === 'function');
 }
 
 /** Catalogue id -> the model's item index (undefined: none), from options.vocabulary. */
@@ -84,6 +96,10 @@ export interface Metrics {
   latency: { observe(v: number): void };
   batch: { observe(v: number): void };
   queue: { set(v: number): void };
+  sessionEvents: { inc(v?: number): void };
+  sessionAnswers: { inc(v?: number): void };
+  storeErrors: { inc(v?: number): void };
+  swaps: { inc(v?: number): void };
 }
 
 export async function makeMetrics(registry: unknown): Promise<Metrics> {
@@ -102,5 +118,9 @@ export async function makeMetrics(registry: unknown): Promise<Metrics> {
     latency: new prom.Histogram({ name: 'recscore_request_seconds', help: 'Recommend latency', buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2], registers }),
     batch: new prom.Histogram({ name: 'recscore_batch_size', help: 'Requests per native batch', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers }),
     queue: new prom.Gauge({ name: 'recscore_queue_depth', help: 'Requests waiting for a worker', registers }),
+    sessionEvents: new prom.Counter({ name: 'recscore_session_events_total', help: 'Events pushed to live sessions', registers }),
+    sessionAnswers: new prom.Counter({ name: 'recscore_session_answers_total', help: 'sessions.recommend answers', registers }),
+    storeErrors: new prom.Counter({ name: 'recscore_session_store_errors_total', help: 'Session calls failed by the session store', registers }),
+    swaps: new prom.Counter({ name: 'recscore_swaps_total', help: 'Catalogue or model updates swapped in', registers }),
   };
 }

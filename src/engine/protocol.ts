@@ -23,13 +23,23 @@ export interface Selection {
   filter?: { allOf?: number; anyOf?: number; noneOf?: number };
 }
 
+/**
+ * A batch: user u is encoded from histories[u], or, when u is listed in stateUsers, taken from its
+ * live session's state (states holds those users' states, stateSize floats each, in stateUsers'
+ * order; their histories entries are empty).
+ */
 export type WorkerTask =
-  | ({ op: 'recommend'; histories: number[][] } & Selection)
-  | ({ op: 'recommendState'; state: Float32Array | null; histories: number[][] | null } & Selection)
-  | { op: 'step'; state: Float32Array; events: number[] }
+  | ({ op: 'recommend'; histories: number[][]; states?: Float32Array; stateUsers?: Int32Array } & Selection)
+  | { op: 'step'; state: Float32Array | null; events: number[] }
+  /** Several users' states (stateSize floats each; fresh[u]: the model's initial state instead), each stepped over its events. */
+  | { op: 'steps'; states: Float32Array; fresh: Uint8Array; events: number[][] }
+  | { op: 'ready' }
   | { op: 'crash' };
 
+/** `worker`: the answering worker's thread id (stats count per worker). */
 export type WorkerResult =
-  | { ok: true; k: number; rows: Int32Array; scores: Float32Array }
-  | { ok: true; state: Float32Array | null }
+  | { ok: true; worker: number; k: number; rows: Int32Array; scores: Float32Array }
+  | { ok: true; worker: number; state: Float32Array | null }
+  | { ok: true; worker: number; states: Float32Array }
+  | { ok: true; worker: number; ready: true }
   | { ok: false; error: ErrorShape };

@@ -1,7 +1,7 @@
 /** Checks of the engine's per-call arguments (requests, users, exclusions, filters) and error stacks. */
 import type { AttributeFilter, ItemId } from '../catalogue/catalogue.js';
 import { InvalidArgumentError } from '../errors.js';
-import { describe, uint32 } from '../validate.js';
+import { describe, kOption, uint32 } from '../validate.js';
 
 /** Gives an error the stack of the call that made the request (errors come from other threads). */
 export function withCallerStack(e: Error, stack: string): Error {
@@ -35,6 +35,25 @@ export function filterOption(name: string, v: unknown): AttributeFilter | undefi
     if (f[key] !== undefined) out[key] = uint32(`${name}.${key}`, f[key]);
   }
   return out;
+}
+
+/**
+ * The options every recommend call takes (`recommend`'s request, `sessions.recommend`'s options):
+ * k, exclude, filter (needs attributes) and signal, checked; `pending` is what the batcher needs.
+ */
+export function selectionOptions(
+  name: string,
+  o: { k?: unknown; exclude?: unknown; filter?: unknown; signal?: unknown },
+  hasAttributes: boolean,
+): { exclude: Exclude; pending: { k: number; key: string; filter?: AttributeFilter; signal?: AbortSignal } } {
+  const k = kOption(`${name}.k`, o.k);
+  const exclude = excludeOption(`${name}.exclude`, o.exclude);
+  const filter = filterOption(`${name}.filter`, o.filter);
+  if (filter && !hasAttributes) throw new InvalidArgumentError(`${name}.filter needs a catalogue built with attributes`);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError(`${name}.signal must be an AbortSignal, got ${describe(o.signal)}`);
+  }
+  return { exclude, pending: { k, key: filterKey(filter), filter, signal: o.signal as AbortSignal | undefined } };
 }
 
 /** Requests with equal filters can share a batch. */

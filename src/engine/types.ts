@@ -2,6 +2,7 @@
 import type { AttributeFilter, Catalogue, ItemId } from '../catalogue/catalogue.js';
 import type { Level } from '../native/addon.js';
 import type { SessionOptions } from '../sessions/memory_store.js';
+import type { SessionStore } from '../sessions/store.js';
 
 import type { Logger } from '../logger.js';
 
@@ -30,8 +31,14 @@ export interface EngineOptions {
    */
   vocabulary?: ReadonlyMap<ItemId, number> | Readonly<Record<string, number>> | ReadonlyArray<ItemId>;
   sessions?: SessionOptions & {
-    /** Snapshot file: restored on create (when written for the same model), written on close. */
+    /** Snapshot file of the in-process store: restored on create (when written for the same model), written on close. */
     snapshot?: string;
+    /**
+     * Where sessions live (default: a MemorySessionStore in this process with the options above).
+     * A RedisSessionStore shares them between engine processes; the engine does not close a
+     * store it was given.
+     */
+    store?: SessionStore;
   };
   /** CPU level of the workers' kernels (default 'auto': the best this CPU runs). */
   isa?: 'auto' | Level;
@@ -55,6 +62,14 @@ export interface RecommendRequest {
   signal?: AbortSignal;
 }
 
+/** engine.update(): what to swap in (at least one). */
+export interface EngineUpdate {
+  /** A catalogue file (opened and verified once, here) or a Catalogue (not closed by the engine). */
+  catalogue?: string | Catalogue;
+  /** A model file or its bytes. */
+  model?: string | Uint8Array;
+}
+
 export interface Recommendation {
   items: Array<{ id: ItemId; score: number }>;
 }
@@ -68,5 +83,17 @@ export interface EngineStats {
   meanBatchSize: number;
   maxBatchSize: number;
   latencyMs: { p50: number; p99: number };
-  sessions: number;
+  /** Per worker thread: batches and requests answered (this version's and earlier versions' workers). */
+  workers: Array<{ thread: number; batches: number; requests: number }>;
+  /** Live sessions in an in-process store; null for a shared store (await sessions.size()). */
+  sessions: number | null;
+  /** Events pushed to sessions, sessions.recommend answers, session calls the store failed. */
+  sessionEvents: number;
+  sessionAnswers: number;
+  storeErrors: number;
+  /** update() swaps done. */
+  swaps: number;
+  /** create() until ready (ms), and the part spent starting the workers (in parallel). */
+  readyMs: number;
+  workersReadyMs: number;
 }

@@ -3,6 +3,8 @@
  * is memory-mapped from its file or shared with the main thread, never copied), then answers
  * batches. Errors come back as plain shapes so the main thread can rebuild their classes.
  */
+import { threadId, workerData } from 'node:worker_threads';
+
 import { Catalogue } from '../catalogue/catalogue.js';
 import { Encoder } from '../encoder/encoder.js';
 import { errorShape } from '../errors.js';
@@ -22,33 +24,67 @@ async function setup(init: WorkerInit): Promise<{ encoder: Encoder; catalogue: C
 
 export default async function run(task: WorkerTask): Promise<WorkerResult> {
   try {
-    const { workerData } = await import('node:worker_threads');
     ready ??= setup(workerData as WorkerInit);
     const { encoder, catalogue, init } = await ready;
+    if (task.op === 'ready') return { ok: true, worker: threadId, ready: true };
     if (task.op === 'crash') {
       if (!init.testHooks) throw new Error('unknown task');
       process.exit(3); // simulates a worker dying mid-batch (tests only)
     }
     if (task.op === 'step') {
-      // One user's new events, in order, from its stored state (O(1) per event).
-      const st = encoder.restoreState(task.state);
+      // One user's new events, in order, from its stored state (a fresh one when null: a session
+      // re-encoded from its recent items), O(1) per event.
+      const st = task.state ? encoder.restoreState(task.state) : encoder.initialState(1);
       for (const id of task.events) encoder.stepSync(st, [id]);
-      return { ok: true, state: st.toFloat32Array() };
+      return { ok: true, worker: threadId, state: st.toFloat32Array() };
     }
-    if (task.op !== 'recommend' && task.op !== 'recommendState') throw new Error('unknown task');
-    const exclusions = (users: number): Int32Array[] | undefined =>
-      task.exclOffsets && task.exclRows ? splitRows(task.exclOffsets, task.exclRows, users) : undefined;
-    const selection = { k: task.k, allow: task.allow, filter: task.filter, threads: 1, isa: init.isa };
-    if (task.op === 'recommendState' && task.state) {
-      // A live session: its state holds the history already, so only the output is computed.
-      const vectors = await encoder.output(encoder.restoreState(task.state));
-      return { ok: true, ...catalogue.topK(vectors, { ...selection, exclude: exclusions(vectors.length / encoder.dim) }) };
+    if (task.op === 'steps') return { ok: true, worker: threadId, states: stepMany(encoder, task.states, task.fresh, task.events) };
+    if (task.op !== 'recommend') throw new Error('unknown task');
+    const users = task.histories.length;
+    const exclude = task.exclOffsets && task.exclRows ? splitRows(task.exclOffsets, task.exclRows, users) : undefined;
+    const selection = { k: task.k, allow: task.allow, filter: task.filter, threads: 1, isa: init.isa, exclude };
+    if (!task.stateUsers || task.stateUsers.length === 0) {
+      return { ok: true, worker: threadId, ...(await rankOnWorker(encoder, catalogue, { ...selection, histories: task.histories })) };
     }
-    const histories = task.histories as number[][];
-    return { ok: true, ...(await rankOnWorker(encoder, catalogue, { ...selection, histories, exclude: exclusions(histories.length) })) };
+    // Live sessions among the users: their states hold their histories already, so only the
+    // output is computed for them; the others are encoded; one top-k for all.
+    const dim = encoder.dim;
+    const vectors = new Float32Array(users * dim);
+    const fromState = new Uint8Array(users);
+    for (const u of task.stateUsers) fromState[u] = 1;
+    const encoded: number[] = [];
+    for (let u = 0; u < users; u++) if (!fromState[u]) encoded.push(u);
+    if (encoded.length > 0) {
+      const v = encoder.encodeSync(encoded.map((u) => task.histories[u]));
+      encoded.forEach((u, i) => vectors.set(v.subarray(i * dim, (i + 1) * dim), u * dim));
+    }
+    const sv = await encoder.output(encoder.restoreState(task.states as Float32Array));
+    task.stateUsers.forEach((u, i) => vectors.set(sv.subarray(i * dim, (i + 1) * dim), u * dim));
+    return { ok: true, worker: threadId, ...catalogue.topK(vectors, selection) };
   } catch (e) {
     return { ok: false, error: errorShape(e) };
   }
+}
+
+/**
+ * Users' states stepped over their events: at event position r, every user with an r-th event
+ * steps together (one native call), the others wait; a user's steps stay in order.
+ */
+function stepMany(encoder: Encoder, states: Float32Array, fresh: Uint8Array, events: number[][]): Float32Array {
+  const S = encoder.stateSize;
+  const init = encoder.initialState(1).toFloat32Array() as Float32Array;
+  fresh.forEach((f, u) => f && states.set(init, u * S));
+  const rounds = Math.max(0, ...events.map((e) => e.length));
+  for (let r = 0; r < rounds; r++) {
+    const users = events.flatMap((e, u) => (e.length > r ? [u] : []));
+    const packed = new Float32Array(users.length * S);
+    users.forEach((u, i) => packed.set(states.subarray(u * S, (u + 1) * S), i * S));
+    const st = encoder.restoreState(packed);
+    encoder.stepSync(st, users.map((u) => events[u][r])); // advances st in place
+    const out = st.toFloat32Array() as Float32Array;
+    users.forEach((u, i) => states.set(out.subarray(i * S, (i + 1) * S), u * S));
+  }
+  return states;
 }
 
 function splitRows(offsets: Int32Array, rows: Int32Array, users: number): Int32Array[] {
