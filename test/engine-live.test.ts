@@ -131,6 +131,28 @@ describe('live updates', () => {
     expect(catA.closed).toBe(false); // given catalogues are the caller's
   });
 
+  it('swaps catalogue files: opened and verified once on the main thread, the old file closed after its last answer', async () => {
+    const pathA = join(dir, 'a.rsc');
+    const pathB = join(dir, 'b.rsc');
+    await catA.save(pathA);
+    await catB.save(pathB);
+    const engine = await ScoringEngine.create({ model, catalogue: pathA, threads: 2 });
+    const first = engine.catalogue;
+    const h = [4, 5, 6];
+    const inFlight = Array.from({ length: 64 }, () => engine.recommend({ history: h, k: 5 }));
+    await engine.update({ catalogue: pathB });
+    // Accepted before the swap: answered by the old version.
+    const onA = await direct(encoder, catA, h, 5);
+    for (const r of await Promise.all(inFlight)) expect(ids(r)).toEqual(onA);
+    expect(first.closed).toBe(true); // the engine opened it, and retired it after the swap
+    expect(engine.catalogue.path).toBe(pathB);
+    expect(ids(await engine.recommend({ history: h, k: 5 }))).toEqual(await direct(encoder, catB, h, 5));
+    await expect(engine.update({ catalogue: join(dir, 'missing.rsc') })).rejects.toMatchObject({ code: 'ERR_RECSCORE_FILE' });
+    expect(ids(await engine.recommend({ history: h, k: 5 }))).toEqual(await direct(encoder, catB, h, 5)); // a failed update changes nothing
+    await engine.close();
+    expect(engine.catalogue.closed).toBe(true);
+  });
+
   it('a model swap re-encodes live sessions from their recent items', async () => {
     const engine = await ScoringEngine.create({ model, catalogue: catA, threads: 1 });
     const h = [5, 8, 13, 21, 34];

@@ -344,9 +344,9 @@ export class Catalogue {
     // The deep pass ran where the file was first opened; mapSameFile makes sure this is that very
     // file version, and no header is decoded here.
     const h = s.header;
-    const mapping = await mapSameFile(s.path, s.identity, s.headerCrc);
-    const panels = s.panels ?? new Float32Array(mapping.buffer, h.dataOffset, matrixBytes(s.version, h.count, h.dim) / 4);
-    const compressed = s.version === 1 ? s.compressed : compressedViews(mapping.buffer, h, s.version);
+    const { mapping, buffer } = await mapSameFile(s.path, s.identity, s.headerCrc);
+    const panels = s.panels ?? new Float32Array(buffer, h.dataOffset, matrixBytes(s.version, h.count, h.dim) / 4);
+    const compressed = s.version === 1 ? s.compressed : compressedViews(buffer, h, s.version);
     const origin = { path: s.path, identity: s.identity, headerCrc: s.headerCrc, version: s.version, header: h };
     return new Catalogue({ ...common, panels, size: h.count, dim: h.dim, compressed, mapping, origin });
   }

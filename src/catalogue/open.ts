@@ -106,7 +106,12 @@ function repack(matrix: Float32Array, c: CompressedParts | null, n: number, d: n
  * hands over what it decoded, the bias and attributes in shared memory), only a check that the
  * descriptor's fstat and header checksum name that very file version, then the mapping.
  */
-export async function mapSameFile(path: string, identity: FileIdentity, headerCrc: number): Promise<NativeMappedFile> {
+/**
+ * Maps the file a worker was handed after checking it is that very version. The ArrayBuffer is
+ * taken at once and returned with the mapping: the mapping holds it weakly, and the await on the
+ * file's close below would otherwise leave a window where a collection frees it.
+ */
+export async function mapSameFile(path: string, identity: FileIdentity, headerCrc: number): Promise<{ mapping: NativeMappedFile; buffer: ArrayBuffer }> {
   const { fh, stat } = await openRegularFile(path);
   try {
     const changed = (): FormatError => new FormatError(path, 'the catalogue file changed since it was first opened (a worker must map the same file)');
@@ -114,7 +119,8 @@ export async function mapSameFile(path: string, identity: FileIdentity, headerCr
     if (!sameVersion(same, identity) || stat.size < 24) throw changed();
     const prefix = await readExactly(fh, path, 24, 0, changed);
     if (prefix.readUInt32LE(16) !== headerCrc) throw changed();
-    return mapFile(path, fh.fd, stat.size);
+    const mapping = mapFile(path, fh.fd, stat.size);
+    return { mapping, buffer: mapping.buffer };
   } finally {
     await fh.close();
   }

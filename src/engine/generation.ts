@@ -118,7 +118,9 @@ export class Generation {
         encoder = spec.reuse.model.encoder;
       } else {
         // Loaded first: Encoder.load checks that a path is a regular file before anything reads it.
-        encoder = await Encoder.load(spec.model, { backend: opts.backend ?? 'auto', threads: 1, isa });
+        // The main thread needs only the model's metadata (the workers encode): no folded
+        // embedding tables (foldBytes 0), one thread.
+        encoder = await Encoder.load(spec.model, { backend: opts.backend ?? 'auto', threads: 1, isa, foldBytes: 0 });
       }
       const modelHash = spec.reuse?.model ? spec.reuse.model.modelHash : await hashModel(spec.model);
       if (encoder.dim !== catalogue.dim) {
