@@ -86,7 +86,8 @@ async function parquetSink(bytes: Sink, stringItems: boolean): Promise<RecordSin
         ...(stringItems ? list('items', 'BYTE_ARRAY', true) : list('items', 'INT64')),
         ...list('scores', 'FLOAT'),
       ];
-      pw = new hw.ParquetWriter({ writer: out, schema, createdBy: 'recscore' });
+      // No min/max statistics (nobody filters on these lists); scores are plain floats (a dictionary of distinct floats does not pay).
+      pw = new hw.ParquetWriter({ writer: out, schema, createdBy: 'recscore', statistics: false });
     }
     if (buffered.length > 0) {
       const rows = buffered;
@@ -95,7 +96,7 @@ async function parquetSink(bytes: Sink, stringItems: boolean): Promise<RecordSin
         columnData: [
           { name: 'user', data: rows.map((r) => (users.integer ? BigInt(r.user) : String(r.user))) },
           { name: 'items', data: rows.map((r) => (stringItems ? r.items.map(String) : r.items.map((i) => BigInt(i)))) },
-          { name: 'scores', data: rows.map((r) => r.scores) },
+          { name: 'scores', data: rows.map((r) => r.scores), encoding: 'PLAIN' },
         ],
         rowGroupSize: rows.length,
       });
