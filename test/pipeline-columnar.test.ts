@@ -121,6 +121,12 @@ describe('Parquet', () => {
       'recscore: --resume needs JSONL output: a Parquet output is finished once, at the end (run the job again without --resume)\n',
     );
     expect(usageError(run(base(usersPath, '-', ['--format', 'xml'])))).toBe('recscore: --format must be one of jsonl, parquet, arrow, arrows, got xml\n');
+    // A file that starts like Parquet but is not: one line, and a new job leaves no file behind.
+    const corrupt = join(dir, 'corrupt.parquet');
+    writeFileSync(corrupt, Buffer.concat([Buffer.from('PAR1'), Buffer.alloc(64, 7)]));
+    const before = listing(dir);
+    expect(usageError(run(base(corrupt, join(dir, 'never.jsonl'))))).toMatch(new RegExp(`^recscore: --input ${corrupt}: not a readable Parquet file \\(`));
+    expect(listing(dir)).toEqual(before);
   });
 });
 

@@ -53,3 +53,10 @@ async function load<T>(name: string, what: string): Promise<T> {
 export const loadArrow = (): Promise<Arrow> => load<Arrow>('apache-arrow', 'Arrow IPC input or output');
 export const loadHyparquet = (): Promise<Hyparquet> => load<Hyparquet>('hyparquet', 'Parquet input');
 export const loadHyparquetWriter = (): Promise<HyparquetWriter> => load<HyparquetWriter>('hyparquet-writer', 'Parquet output');
+
+/** Loads the libraries a job's output format and (known) input format need, so a missing one fails first. */
+export async function preload(out: OutputFormat, input: InputFormat | null): Promise<void> {
+  if (out === 'parquet') await loadHyparquetWriter();
+  if (out === 'arrow' || out === 'arrows' || input === 'arrow') await loadArrow();
+  if (input === 'parquet') await loadHyparquet();
+}

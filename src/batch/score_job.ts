@@ -13,6 +13,8 @@
  * at that line (TooManyErrors) with everything before it written, and --resume starts at it.
  * An aborted `signal` ends the job after the current batch is written and checkpointed.
  */
+import { rmSync } from 'node:fs';
+
 import type { Catalogue } from '../catalogue/catalogue.js';
 import type { Encoder } from '../encoder/encoder.js';
 import { LIMITS } from '../limits.js';
@@ -23,7 +25,7 @@ import { type Checkpoint, CheckpointFile, jobIdentity, readCheckpoint } from './
 import { checkInput } from './input.js';
 import { type OutRow, type RecordSink, recordSink } from './columnar_out.js';
 import { type Entry, batchScorer } from './score_batch.js';
-import { outputFormat } from './formats.js';
+import { outputFormat, preload } from './formats.js';
 import { type Sink, fileSink, sizeOf, stdoutSink } from './output.js';
 import { type ProgressStream, progress } from './progress.js';
 import { parseUserLine, resolveHistory, userRecord } from './records.js';
@@ -145,6 +147,8 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   }
   const resuming = o.resume && ck.nextLine > 1;
   // Open the outputs, cut back to the checkpoint: no half-written line survives.
+  // The format's library first: a missing one is reported before any file is made.
+  await preload(outFormat, fileFormat(inp));
   const out: Sink = toStdout ? stdoutSink() : fileSink('--out', o.out, o.resume && !fresh ? ck.outBytes : null, !columnar);
   let errs: Sink | null = null;
   let ckFile: CheckpointFile | null = null;
@@ -254,6 +258,7 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   const it = inputLines(inp, o.shard)[Symbol.asyncIterator]();
   let last = { end: 0, crc: 0, number: 0 };
   let badSeen = ck.errors;
+  let failedEarly = false;
   try {
     for (;;) {
       const r = o.signal ? await Promise.race([it.next(), aborted]) : await it.next();
@@ -337,6 +342,9 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
       save();
     }
     await committing;
+  } catch (e) {
+    failedEarly = !o.resume && ck.nextLine === 1 && ck.scored === 0 && ck.errors === 0;
+    throw e;
   } finally {
     bar.stop();
     void it.return?.(undefined);
@@ -346,6 +354,8 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
     await out.close();
     await errs?.close();
     ckFile?.close();
+    // A new job that failed before its first line (an unreadable input) leaves nothing behind.
+    if (failedEarly) for (const f of [toStdout ? null : o.out, errPath, ckPath]) if (f) rmSync(f, { force: true });
   }
   if (stop) {
     const where = toStdout ? 'written to stdout' : `in ${o.out}`;
