@@ -365,8 +365,8 @@ describe('files: typed errors, no hangs', () => {
     expect((e as FileError).message).toBe(`${snapDir}: is a directory, not a regular file`);
     const logs: string[] = [];
     const fresh = await ScoringEngine.create({ model: LSTM, catalogue: cat, threads: 1, sessions: { snapshot: join(dir, 'new.bin') }, logger: { info: (_o, m) => logs.push(String(m)) } });
-    expect(logs).toEqual([`no snapshot at ${join(dir, 'new.bin')} (ENOENT)`]);
-    expect(fresh.sessions.size).toBe(0);
+    expect(logs).toEqual([`no snapshot at ${join(dir, 'new.bin')} (ENOENT)`, 'engine ready']);
+    expect(await fresh.sessions.size()).toBe(0);
     await fresh.close();
   });
 
@@ -385,8 +385,8 @@ describe('files: typed errors, no hangs', () => {
       writeFileSync(path, pack({ format: 'recscore-sessions', version: 1, model: hash, stateSize: native.stateSize, entries }));
       const logs: string[] = [];
       const e = await ScoringEngine.create({ model: LSTM, catalogue: cat, threads: 1, sessions: { snapshot: path }, logger: { info: (_o, m) => logs.push(String(m)) } });
-      expect(logs).toEqual([`snapshot ${path} is corrupt: ${why}`]);
-      expect(e.sessions.size).toBe(0);
+      expect(logs).toEqual([`snapshot ${path} is corrupt: ${why}`, 'engine ready']);
+      expect(await e.sessions.size()).toBe(0);
       await e.close();
     }
   });
