@@ -15,6 +15,7 @@ import { LIMITS } from '../limits.js';
 import { type Level, packageRoot } from '../native/addon.js';
 import { VERSION } from '../version.js';
 import { buildCatalogue, inspectCatalogue, upgradeCatalogue } from './catalogue_cmd.js';
+import { clusterCommand } from './cluster_cmd.js';
 import { demo } from './demo.js';
 import { type EvalSession, evaluate } from '../eval/evaluate.js';
 import { failure } from './failure.js';
@@ -75,6 +76,7 @@ export function program(): Command {
     });
 
   scoreCommand(p);
+  clusterCommand(p);
 
   p.command('eval')
     .description('next-item evaluation of a model on JSONL sessions ({"history": [...], "next": id})')

@@ -1,0 +1,178 @@
+/**
+ * Scoring one chunk (a byte range of consecutive input lines) into `part-NNNNN`, with the score
+ * job's own pieces (line parsing, id resolution, the batch scorer, the JSONL record writer), so
+ * the parts concatenated in name order are the bytes `recscore score` writes for the whole input.
+ *
+ * The part is written under a temporary name, synced, and renamed: it is whole or absent. Bad
+ * lines within --max-errors go to `errors-NNNNN.jsonl` (committed before the part); one more
+ * fails the chunk with a ChunkDataError naming the lines.
+ */
+import { createReadStream, fsyncSync, openSync, closeSync, renameSync, unlinkSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { Catalogue } from '../catalogue/catalogue.js';
+import type { Encoder } from '../encoder/encoder.js';
+import { recordSink, type OutRow } from '../batch/columnar_out.js';
+import { linesOf } from '../batch/jsonl.js';
+import { fileSink } from '../batch/output.js';
+import { parseUserLine, resolveHistory } from '../batch/records.js';
+import { type Entry, batchScorer } from '../batch/score_batch.js';
+import { IdResolver, type Vocabulary } from '../batch/vocabulary.js';
+import { UserError } from '../cli/user_error.js';
+import { LIMITS } from '../limits.js';
+import type { Level } from '../native/addon.js';
+import { type ChunkPlan, type JobOptions, partName } from './manifest.js';
+
+/** The chunk's lines hold more bad lines than --max-errors allows: retrying cannot help. */
+export class ChunkDataError extends Error {
+  constructor(
+    message: string,
+    readonly lines: number[],
+  ) {
+    super(message);
+    this.name = 'ChunkDataError';
+  }
+}
+
+/** The input is not what the manifest describes (changed since submission). */
+export class InputChangedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InputChangedError';
+  }
+}
+
+export interface ChunkJob {
+  input: string;
+  outDir: string;
+  chunk: ChunkPlan;
+  total: number;
+  options: JobOptions;
+  encoder: Encoder;
+  catalogue: Catalogue;
+  vocabulary: Vocabulary | null;
+  threads: number;
+  isa?: Level;
+}
+
+function blank(text: string): boolean {
+  return text.trim() === '';
+}
+
+function syncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function syncDir(dir: string): void {
+  try {
+    syncFile(dir);
+  } catch {
+    // Some filesystems cannot sync a directory: the rename is still atomic.
+  }
+}
+
+/** Scores the chunk and commits its part (a no-op when the part exists). Returns users scored and bad lines. */
+export async function scoreChunk(j: ChunkJob): Promise<{ scored: number; errors: number; skipped: boolean }> {
+  const part = join(j.outDir, partName(j.chunk.index, j.total));
+  if (existsSync(part)) return { scored: 0, errors: 0, skipped: true };
+  const o = j.options;
+  const ids = new IdResolver(j.catalogue, j.vocabulary);
+  const scoreEntries = batchScorer({ encoder: j.encoder, catalogue: j.catalogue, ids, k: o.k, excludeHistory: o.excludeHistory, threads: j.threads, isa: j.isa });
+  const tmp = `${part}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const sink = fileSink('--out-dir', tmp, null);
+  const records = await recordSink('jsonl', sink, ids.vocabulary !== null || ids.stringIds);
+  const c = j.chunk;
+  let scored = 0;
+  const bad: Array<{ line: number; error: string }> = [];
+  let crc = c.crcBefore;
+  let lines = 0;
+  const tooMany = (): ChunkDataError => {
+    const nums = bad.map((b) => b.line);
+    return new ChunkDataError(
+      `chunk ${c.index} (lines ${c.firstLine}-${c.firstLine + c.lines - 1}): ${bad.length} bad lines, more than --max-errors ${o.maxErrors} allows: ${bad
+        .slice(0, 10)
+        .map((b) => b.error)
+        .join('; ')}${bad.length > 10 ? '; …' : ''}`,
+      nums,
+    );
+  };
+  let committed = false;
+  let sinkOpen = true;
+  let badSeen = 0;
+  try {
+    let batch: Entry[] = [];
+    const flush = async (): Promise<void> => {
+      const entries = batch;
+      batch = [];
+      const rows = await scoreEntries(entries);
+      const out: OutRow[] = [];
+      for (const e of entries) {
+        if (e.error !== undefined) {
+          bad.push({ line: e.line, error: e.error });
+          if (bad.length > o.maxErrors) throw tooMany();
+        } else {
+          out.push(rows.get(e) as OutRow);
+          scored++;
+        }
+      }
+      await records.write(out);
+    };
+    const stream = c.end > c.start ? createReadStream(j.input, { start: c.start, end: c.end - 1, highWaterMark: 1 << 20 }) : [];
+    for await (const line of linesOf(stream as AsyncIterable<Buffer>, { start: c.start, firstLine: c.firstLine, crc: c.crcBefore, skipLongLines: true })) {
+      lines++;
+      crc = line.crc;
+      if (!line.tooLong && blank(line.text)) continue;
+      const entry: Entry = { line: line.number, start: line.start, crcBefore: line.crcBefore };
+      try {
+        if (line.tooLong) throw new UserError(`line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes`);
+        const rec = parseUserLine(line.text, line.number);
+        const h = resolveHistory(rec.history, line.number, ids, j.encoder, o.unknown);
+        entry.user = rec.user;
+        entry.indices = h.indices;
+        entry.rows = h.rows;
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e;
+        entry.error = e.message;
+        badSeen++;
+      }
+      batch.push(entry);
+      // A bad line beyond the limit: score what is before it (the scorer may find more) and fail.
+      if (badSeen > o.maxErrors || batch.length >= o.batch) await flush();
+    }
+    if (batch.length > 0) await flush();
+    if (lines !== c.lines || crc !== c.crcAfter) {
+      throw new InputChangedError(`chunk ${c.index}: the input ${j.input} is not the file that was submitted (its lines ${c.firstLine}-${c.firstLine + c.lines - 1} differ): submit the job again`);
+    }
+    await records.finish();
+    await sink.sync();
+    sinkOpen = false;
+    await sink.close();
+    if (bad.length > 0) {
+      const errPath = join(j.outDir, `${partName(c.index, j.total, 'errors-')}.jsonl`);
+      const errTmp = `${errPath}.${process.pid}.tmp`;
+      const es = fileSink('--out-dir', errTmp, null);
+      await es.write(bad.map((b) => `${JSON.stringify(b)}\n`).join(''));
+      await es.sync();
+      await es.close();
+      renameSync(errTmp, errPath);
+    }
+    renameSync(tmp, part);
+    committed = true;
+    syncDir(j.outDir);
+  } finally {
+    if (!committed) {
+      if (sinkOpen) await sink.close().catch(() => undefined);
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // already gone
+      }
+    }
+  }
+  return { scored, errors: bad.length, skipped: false };
+}

@@ -1,0 +1,58 @@
+/**
+ * The cluster's optional peers, bullmq and ioredis, loaded on first use (a program that never
+ * runs a cluster command does not need them). Missing: a PeerMissingError naming both packages.
+ */
+import { createRequire } from 'node:module';
+
+import { PeerMissingError } from '../errors.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+export type BullMQ = typeof import('bullmq');
+export type RedisClient = import('ioredis').Redis;
+type RedisCtor = new (url: string, options?: Record<string, unknown>) => RedisClient;
+
+let bull: BullMQ | null = null;
+let redisCtor: RedisCtor | null = null;
+
+const MESSAGE = 'recscore cluster needs the packages bullmq and ioredis: npm install bullmq ioredis';
+
+function load<T>(name: string): T {
+  const req = createRequire(import.meta.url);
+  try {
+    return req(name) as T;
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') throw new PeerMissingError('bullmq, ioredis', MESSAGE, { cause: e });
+    throw e;
+  }
+}
+
+/** The bullmq module. */
+export function bullmq(): BullMQ {
+  bull ??= load<BullMQ>('bullmq');
+  return bull;
+}
+
+/** A new ioredis connection to `url` (redis://, rediss:// with user:password@ for ACLs). */
+export function redisClient(url: string, o: { tls?: Record<string, unknown>; forWorker?: boolean } = {}): RedisClient {
+  if (!redisCtor) {
+    const mod = load<{ default?: RedisCtor; Redis?: RedisCtor }>('ioredis');
+    redisCtor = (mod.Redis ?? mod.default ?? mod) as RedisCtor;
+  }
+  const options: Record<string, unknown> = { lazyConnect: false };
+  // BullMQ's blocking worker connections must retry forever rather than fail a command.
+  if (o.forWorker) options.maxRetriesPerRequest = null;
+  if (o.tls || url.startsWith('rediss://')) options.tls = { ...(o.tls ?? {}) };
+  return new redisCtor(url, options);
+}
+
+/** The URL without its password (for messages). */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return `${url.split(':')[0]}://…`;
+  }
+}

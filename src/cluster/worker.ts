@@ -1,0 +1,203 @@
+/**
+ * `startWorker`: a BullMQ worker that scores chunks. For each job it checks, in order: the
+ * signature (with a secret), the arithmetic contract (another version: the job goes back to
+ * the queue for a worker of its own version), that every path resolves inside the data roots,
+ * and that the out dir's manifest is the one the job was submitted with. Then it scores the
+ * chunk and commits `part-NNNNN`; a part that exists already is not written again (a job run
+ * twice after a stall writes nothing twice). The worker that commits the last chunk writes _SUCCESS.
+ *
+ * Failures: bad data beyond --max-errors, paths outside the roots, bad signatures and a changed
+ * input fail the chunk at once (UnrecoverableError); anything else is retried with backoff.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { catalogueDigest, fileSha256 } from '../batch/checkpoint.js';
+import { Vocabulary } from '../batch/vocabulary.js';
+import type { Catalogue } from '../catalogue/catalogue.js';
+import type { Encoder } from '../encoder/encoder.js';
+import { writeAtomically } from '../atomic_file.js';
+import { loadPair } from '../cli/options.js';
+import type { Level } from '../native/addon.js';
+import { defaultThreads } from '../native/cpu_quota.js';
+import { ChunkDataError, InputChangedError, scoreChunk } from './chunk.js';
+import { ARITHMETIC_CONTRACT, MANIFEST, type Manifest, SUCCESS, partName, sha256 } from './manifest.js';
+import { type RedisClient, bullmq, redisClient } from './peers.js';
+import { type ChunkPayload, DEFAULT_QUEUE, jobKeys } from './protocol.js';
+import { JobRefusedError, checkEvictionPolicy, confine, resolveRoots, verify } from './safety.js';
+
+export interface WorkerOptions {
+  /** redis:// or rediss:// URL (user:password@ for ACL users). */
+  redis: string;
+  /** Directories the worker may read and write under; every path of a job must resolve inside one. */
+  dataRoots: ReadonlyArray<string>;
+  /** Chunks scored at once (default 1). */
+  concurrency?: number;
+  /** Native threads per chunk (default: the CPUs this process may use). */
+  threads?: number;
+  isa?: Level;
+  /** The HMAC secret: unsigned or altered jobs are refused. */
+  secret?: Buffer | null;
+  /** BullMQ queue name (default recscore-cluster) and key prefix (default bull). */
+  queue?: string;
+  prefix?: string;
+  /** A job whose lock is not renewed for this long is stalled and run again (default 30 000). */
+  lockDurationMs?: number;
+  /** How often stalled jobs are looked for (default: lockDurationMs). */
+  stalledIntervalMs?: number;
+  /** Stalls before a chunk is failed (default 5). */
+  maxStalledCount?: number;
+  /** One line per event (default: none). */
+  log?: (line: string) => void;
+  /** @internal Tests: the arithmetic contract this worker claims. */
+  contract?: number;
+}
+
+export interface ClusterWorker {
+  /** Stops taking chunks, lets those under way finish and commit, then closes everything. */
+  close(): Promise<void>;
+  /** Chunks committed, skipped (already committed) and failed by this worker. */
+  readonly stats: { committed: number; skipped: number; failed: number; refused: number };
+}
+
+interface Loaded {
+  encoder: Encoder;
+  catalogue: Catalogue;
+  vocabulary: Vocabulary | null;
+}
+
+export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
+  const roots = resolveRoots(o.dataRoots);
+  const { Worker, UnrecoverableError, DelayedError } = bullmq();
+  const queue = o.queue ?? DEFAULT_QUEUE;
+  const prefix = o.prefix ?? 'bull';
+  const contract = o.contract ?? ARITHMETIC_CONTRACT;
+  const threads = o.threads ?? defaultThreads();
+  const log = o.log ?? ((): void => undefined);
+  const client: RedisClient = redisClient(o.redis, { forWorker: true });
+  try {
+    await checkEvictionPolicy(client, o.redis);
+  } catch (e) {
+    client.disconnect();
+    throw e;
+  }
+  const stats = { committed: 0, skipped: 0, failed: 0, refused: 0 };
+  // Model and catalogue pairs stay loaded for the jobs that follow (keyed by content).
+  const loaded = new Map<string, Promise<Loaded>>();
+  const load = (p: ChunkPayload, m: Manifest, paths: { model: string; catalogue: string; vocabulary: string | null }): Promise<Loaded> => {
+    const key = `${m.model.sha256} ${m.catalogue.digest} ${m.vocabulary?.sha256 ?? '-'}`;
+    let l = loaded.get(key);
+    if (!l) {
+      l = (async () => {
+        if (fileSha256(paths.model) !== m.model.sha256) throw new UnrecoverableError(`--model ${p.model} is not the model the job was submitted with (its SHA-256 differs)`);
+        if (catalogueDigest(paths.catalogue) !== m.catalogue.digest) throw new UnrecoverableError(`--catalogue ${p.catalogue} is not the catalogue the job was submitted with`);
+        const vocabulary = paths.vocabulary ? Vocabulary.load(paths.vocabulary, '--vocabulary') : null;
+        const pair = await loadPair(paths.model, paths.catalogue, threads, o.isa);
+        return { ...pair, vocabulary };
+      })();
+      l.catch(() => loaded.delete(key));
+      loaded.set(key, l);
+    }
+    return l;
+  };
+
+  const keysOf = (name: string): { meta: string; done: string } => jobKeys(prefix, queue, name);
+
+  const process = async (job: { id?: string; data: ChunkPayload; moveToDelayed(ts: number, token?: string): Promise<void> }, token?: string): Promise<string> => {
+    const p = job.data;
+    const where = `${p.name} chunk ${p.chunk?.index}`;
+    try {
+      if (o.secret) verify(p as unknown as Record<string, unknown>, o.secret);
+      if (p.v !== 1) throw new JobRefusedError(`payload version ${String(p.v)} is not one this worker reads`);
+      if (p.contract !== contract) {
+        // Not ours to run: back to the queue for a worker of the job's contract version.
+        log(`${where}: arithmetic contract ${p.contract}, this worker computes ${contract}: left for another worker`);
+        stats.refused++;
+        await job.moveToDelayed(Date.now() + 2000, token);
+        throw new DelayedError();
+      }
+      const outDir = confine('--out-dir', p.outDir, roots);
+      const paths = {
+        input: confine('--input', p.input, roots),
+        model: confine('--model', p.model, roots),
+        catalogue: confine('--catalogue', p.catalogue, roots),
+        vocabulary: p.vocabulary === null ? null : confine('--vocabulary', p.vocabulary, roots),
+      };
+      let text: string;
+      try {
+        text = readFileSync(join(outDir, MANIFEST), 'utf8');
+      } catch {
+        throw new JobRefusedError(`${p.outDir} has no ${MANIFEST}: the job was not submitted there`);
+      }
+      if (sha256(text) !== p.manifest) throw new JobRefusedError(`${p.outDir}/${MANIFEST} belongs to another submission than this chunk's: refused`);
+      const m = JSON.parse(text) as Manifest;
+      const plan = m.chunks[p.chunk.index];
+      if (!plan || JSON.stringify(plan) !== JSON.stringify(p.chunk) || m.chunks.length !== p.total || JSON.stringify(m.options) !== JSON.stringify(p.options)) {
+        throw new JobRefusedError(`chunk ${p.chunk.index} does not match ${p.outDir}/${MANIFEST}: refused`);
+      }
+      const l = await load(p, m, paths);
+      const r = await scoreChunk({ input: paths.input, outDir, chunk: plan, total: m.chunks.length, options: m.options, ...l, threads, isa: o.isa });
+      if (r.skipped) stats.skipped++;
+      else stats.committed++;
+      log(`${where}: ${r.skipped ? 'already committed' : `committed (${r.scored} users${r.errors ? `, ${r.errors} bad lines` : ''})`}`);
+      await markDone(p, outDir, m);
+      return r.skipped ? 'skipped' : 'committed';
+    } catch (e) {
+      if (e instanceof DelayedError) throw e;
+      stats.failed++;
+      const msg = e instanceof Error ? e.message : String(e);
+      log(`${where}: ${msg}`);
+      if (e instanceof JobRefusedError || e instanceof ChunkDataError || e instanceof InputChangedError || e instanceof UnrecoverableError) {
+        throw new UnrecoverableError(msg);
+      }
+      throw e;
+    }
+  };
+
+  const markDone = async (p: ChunkPayload, outDir: string, m: Manifest): Promise<void> => {
+    const k = keysOf(p.name);
+    await client.sadd(k.done, String(p.chunk.index));
+    if ((await client.scard(k.done)) < m.chunks.length) return;
+    await writeSuccess(outDir, m);
+  };
+
+  const worker = new Worker(queue, process as never, {
+    connection: client,
+    prefix,
+    concurrency: o.concurrency ?? 1,
+    lockDuration: o.lockDurationMs ?? 30_000,
+    stalledInterval: o.stalledIntervalMs ?? o.lockDurationMs ?? 30_000,
+    maxStalledCount: o.maxStalledCount ?? 5,
+    autorun: true,
+  });
+  worker.on('error', (e: Error) => log(`worker: ${e.message}`));
+  await worker.waitUntilReady();
+  let closing: Promise<void> | null = null;
+  return {
+    stats,
+    close(): Promise<void> {
+      closing ??= (async () => {
+        await worker.close();
+        for (const l of loaded.values()) {
+          const v = await l.catch(() => null);
+          await v?.encoder.close();
+          await v?.catalogue.close();
+        }
+        client.disconnect();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Writes _SUCCESS once every part of the manifest is in `outDir` (returns whether it is there). */
+export async function writeSuccess(outDir: string, m: Manifest): Promise<boolean> {
+  const total = m.chunks.length;
+  for (let i = 0; i < total; i++) if (!existsSync(join(outDir, partName(i, total)))) return false;
+  if (existsSync(join(outDir, SUCCESS))) return true;
+  const text = `${JSON.stringify({ name: m.name, chunks: total, lines: m.input.lines, library: m.library, contract: m.contract })}\n`;
+  await writeAtomically(join(outDir, SUCCESS), async (fh) => {
+    await fh.writeFile(text);
+  });
+  return true;
+}
