@@ -75,6 +75,12 @@ export function classifyRun(r) {
     if (STACK.test(r.stderr) || /internal error/.test(r.stderr)) return { outcome: 'untyped', detail: `exit 2 with a stack trace: ${tail}` };
     return { outcome: 'typed', detail: msg.slice(0, 300), message: msg };
   }
-  if (r.code === 1) return { outcome: 'untyped', detail: `exit 1: ${tail}` };
+  if (r.code === 1) {
+    // Status 1 is a data refusal: more bad lines than --max-errors allows (#14), said in one
+    // `recscore: …` line with no stack; anything else exiting 1 is an untyped error.
+    const msg = r.stderr.split('\n').find((l) => l.startsWith('recscore: '));
+    if (msg && !STACK.test(r.stderr) && !/internal error/.test(r.stderr)) return { outcome: 'typed', detail: msg.slice(0, 300), message: msg };
+    return { outcome: 'untyped', detail: `exit 1: ${tail}` };
+  }
   return { outcome: 'crash', detail: `exit ${r.code}: ${tail}` };
 }
