@@ -174,14 +174,19 @@ export function engineSessionsTable(rows) {
   return textTable(rows.map(({ raw, ...r }) => r));
 }
 
+/** Writes bench/results/engine-sessions-<date>.json (what bench/report.mjs reads); returns its path. */
+export function writeEngineSessions(rows, threads) {
+  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+  const out = join(ROOT, 'bench', 'results', `engine-sessions-${new Date().toISOString().slice(0, 10)}.json`);
+  writeFileSync(out, JSON.stringify({ suite: 'engine-sessions', threads, date: new Date().toISOString(), rows: rows.map((r) => r.raw) }, null, 2));
+  return out;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const threads = Number((process.argv.find((a) => a.startsWith('--threads=')) ?? '--threads=2').split('=')[1]);
   const rows = await runEngineSessions({ threads, quick: process.argv.includes('--quick') });
   console.log(engineSessionsTable(rows));
   const bad = rows.filter((r) => r.raw.mismatches > 0);
   if (bad.length) console.log(`top-k mismatches (session vs stateless vs ORT): ${bad.map((r) => `${r.case}/${r.store}: ${r.raw.mismatches}/4`).join(', ')}`);
-  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-  const out = join(ROOT, 'bench', 'results', `engine-sessions-${new Date().toISOString().slice(0, 10)}.json`);
-  writeFileSync(out, JSON.stringify({ suite: 'engine-sessions', threads, date: new Date().toISOString(), rows: rows.map((r) => r.raw) }, null, 2));
-  console.log(`wrote ${out}`);
+  console.log(`wrote ${writeEngineSessions(rows, threads)}`);
 }

@@ -19,7 +19,7 @@
 //                                0 with interleaved, where spinning threads would slow the next
 //                                engine's call)
 //   --case=S[,S…]                only the cases whose label contains S, e.g. --case="N=1.00M d=64 B=256"
-//   --suites=scoring,compressed,encoder,engine  which suites to run                        [RECSCORE_BENCH_SUITES]
+//   --suites=scoring,compressed,encoder,engine,sessions  which suites to run               [RECSCORE_BENCH_SUITES]
 //   --retries=2                  re-time a case (up to this many times) when other processes
 //                                used over 5% of the CPUs meanwhile        [RECSCORE_BENCH_RETRIES]
 //   --out=FILE                   where to write the JSON
@@ -36,6 +36,7 @@ import { BENCH_DIR, ROOT, cpuSince, cpuSnapshot, fmt, packageVersion, textTable 
 import { compressedTable, runCompressed } from './compressed.mjs';
 import { encoderTable, runEncoder } from './encoder.mjs';
 import { engineTable, runEngine } from './engine.mjs';
+import { engineSessionsTable, runEngineSessions, writeEngineSessions } from './engine-sessions.mjs';
 import { ENGINES, runScoring } from './scoring.mjs';
 
 function option(name, env) {
@@ -60,8 +61,8 @@ if (!(gapMs >= 0)) throw new Error('--gap-ms must be >= 0');
 const onlyArg = option('case', 'RECSCORE_BENCH_CASE');
 const only = onlyArg ? String(onlyArg).split(',').map((x) => x.trim()).filter(Boolean) : null;
 const retries = Number(option('retries', 'RECSCORE_BENCH_RETRIES') ?? 2);
-const suites = String(option('suites', 'RECSCORE_BENCH_SUITES') ?? 'scoring,compressed,encoder,engine').split(',').map((x) => x.trim());
-for (const s of suites) if (!['scoring', 'compressed', 'encoder', 'engine'].includes(s)) throw new Error(`unknown suite "${s}" (have: scoring, compressed, encoder, engine)`);
+const suites = String(option('suites', 'RECSCORE_BENCH_SUITES') ?? 'scoring,compressed,encoder,engine,sessions').split(',').map((x) => x.trim());
+for (const s of suites) if (!['scoring', 'compressed', 'encoder', 'engine', 'sessions'].includes(s)) throw new Error(`unknown suite "${s}" (have: scoring, compressed, encoder, engine, sessions)`);
 const report = [true, '1', 'true'].includes(option('report', 'RECSCORE_BENCH_REPORT'));
 const ortSpinning = String(option('ort-spinning', 'RECSCORE_BENCH_ORT_SPINNING') ?? (method === 'interleaved' ? '0' : '1')) !== '0';
 if (!(threads >= 1)) throw new Error('--threads must be >= 1');
@@ -232,6 +233,14 @@ if (suites.includes('engine')) {
   engineSuite = await runEngine({ threads, quick });
 }
 
+let sessionsSuite = null;
+let sessionsOut = null;
+if (suites.includes('sessions')) {
+  console.log('\nEngine for services: recommend, sessions.recommend and session pushes (memory and Redis stores) vs onnxruntime batched by the same harness:');
+  sessionsSuite = await runEngineSessions({ threads, quick });
+  sessionsOut = writeEngineSessions(sessionsSuite, threads);
+}
+
 const g = ceilings.gemm.byThreads;
 const b = ceilings.bandwidth.byThreads;
 console.log('\nCeilings (median):');
@@ -252,6 +261,10 @@ if (compressedSuite) {
 if (engineSuite) {
   console.log('\nEngine: throughput and latency (vs C=1 = the gain from batching; vs naive = ONNX encoder + Gemm/TopK sessions per request):');
   console.log(engineTable(engineSuite));
+}
+if (sessionsSuite) {
+  console.log(`\nSessions (vs recommend = sessions.recommend req/s over recommend's at the same clients; JSON ${sessionsOut}):`);
+  console.log(engineSessionsTable(sessionsSuite));
 }
 if (encoder) {
   console.log('\nEncoder: native vs onnxruntime (vs ORT = ORT median / native median; GFLOP/s count the graph as exported):');
@@ -287,5 +300,5 @@ console.log(`\nWrote ${out} (${((Date.now() - started.getTime()) / 1e3).toFixed(
 if (report) {
   // the page from this run (the newest file of each suite it ran) and the saved results (history)
   console.log('');
-  execFileSync(process.execPath, [join(BENCH_DIR, 'report.mjs'), out, '--saved'], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(BENCH_DIR, 'report.mjs'), out, ...(sessionsOut ? [sessionsOut] : []), '--saved'], { stdio: 'inherit' });
 }
