@@ -83,7 +83,8 @@ export async function scoreChunk(j: ChunkJob): Promise<{ scored: number; errors:
   const o = j.options;
   const ids = new IdResolver(j.catalogue, j.vocabulary);
   const scoreEntries = batchScorer({ encoder: j.encoder, catalogue: j.catalogue, ids, k: o.k, excludeHistory: o.excludeHistory, threads: j.threads, isa: j.isa });
-  const tmp = `${part}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  // Hidden (a leading dot): a `part-*` glob never sees a half-written part a killed worker left.
+  const tmp = join(j.outDir, `.${partName(j.chunk.index, j.total)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
   const sink = fileSink('--out-dir', tmp, null);
   const records = await recordSink('jsonl', sink, ids.vocabulary !== null || ids.stringIds);
   const c = j.chunk;
@@ -154,7 +155,7 @@ export async function scoreChunk(j: ChunkJob): Promise<{ scored: number; errors:
     await sink.close();
     if (bad.length > 0) {
       const errPath = join(j.outDir, `${partName(c.index, j.total, 'errors-')}.jsonl`);
-      const errTmp = `${errPath}.${process.pid}.tmp`;
+      const errTmp = join(j.outDir, `.${partName(c.index, j.total, 'errors-')}.${process.pid}.tmp`);
       const es = fileSink('--out-dir', errTmp, null);
       await es.write(bad.map((b) => `${JSON.stringify(b)}\n`).join(''));
       await es.sync();

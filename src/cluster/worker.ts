@@ -9,7 +9,7 @@
  * Failures: bad data beyond --max-errors, paths outside the roots, bad signatures and a changed
  * input fail the chunk at once (UnrecoverableError); anything else is retried with backoff.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { catalogueDigest, fileSha256 } from '../batch/checkpoint.js';
@@ -136,10 +136,12 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
         throw new JobRefusedError(`chunk ${p.chunk.index} does not match ${p.outDir}/${MANIFEST}: refused`);
       }
       const l = await load(p, m, paths);
+      log(`${where}: started`);
+      const t0 = performance.now();
       const r = await scoreChunk({ input: paths.input, outDir, chunk: plan, total: m.chunks.length, options: m.options, ...l, threads, isa: o.isa });
       if (r.skipped) stats.skipped++;
       else stats.committed++;
-      log(`${where}: ${r.skipped ? 'already committed' : `committed (${r.scored} users${r.errors ? `, ${r.errors} bad lines` : ''})`}`);
+      log(`${where}: ${r.skipped ? 'already committed' : `committed (${r.scored} users${r.errors ? `, ${r.errors} bad lines` : ''}, ${Math.round(performance.now() - t0)} ms)`}`);
       await markDone(p, outDir, m);
       return r.skipped ? 'skipped' : 'committed';
     } catch (e) {
@@ -194,6 +196,8 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
 export async function writeSuccess(outDir: string, m: Manifest): Promise<boolean> {
   const total = m.chunks.length;
   for (let i = 0; i < total; i++) if (!existsSync(join(outDir, partName(i, total)))) return false;
+  // Temporary files of workers killed mid-chunk (their chunks were run again and committed).
+  for (const f of readdirSync(outDir)) if (/^\.(part|errors)-\d+\..*\.tmp$/.test(f)) rmSync(join(outDir, f), { force: true });
   if (existsSync(join(outDir, SUCCESS))) return true;
   const text = `${JSON.stringify({ name: m.name, chunks: total, lines: m.input.lines, library: m.library, contract: m.contract })}\n`;
   await writeAtomically(join(outDir, SUCCESS), async (fh) => {

@@ -1,0 +1,147 @@
+/**
+ * `recscore cluster` with real processes: a real redis-server, three `cluster worker` processes,
+ * one SIGKILLed while it holds a chunk (BullMQ's stalled-job recovery runs that chunk again on
+ * another worker). The parts concatenated in name order are byte for byte what single-process
+ * `recscore score` writes for the same input; re-submitting the finished job runs nothing again.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { cli, ex, model, run, usersPath } from './pipeline-helpers.js';
+import { type RedisServer, redisServerPath, startRedis } from './redis-server.js';
+
+const why = redisServerPath() ? null : 'redis-server is not on PATH (.ci/run installs the Debian package)';
+if (why) console.log(`skipping the cluster process tests: ${why}`);
+
+const dir = realpathSync(mkdtempSync(join(tmpdir(), 'recscore-cluster-')));
+const data = join(dir, 'data');
+const items = join(data, 'items.rsc');
+const input = join(data, 'users.jsonl');
+const outDir = join(data, 'out');
+let redis: RedisServer;
+let expected: Buffer;
+const children: ChildProcess[] = [];
+
+interface Proc {
+  child: ChildProcess;
+  log: () => string;
+  exited: Promise<number | null>;
+  /** Resolves with the first stderr line matching `re`. */
+  line(re: RegExp): Promise<RegExpExecArray>;
+}
+
+function start(args: string[]): Proc {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RECSCORE_NATIVE: '' } });
+  children.push(child);
+  let text = '';
+  const waiters: Array<{ re: RegExp; resolve: (m: RegExpExecArray) => void }> = [];
+  const onData = (d: Buffer): void => {
+    text += d.toString();
+    for (const w of [...waiters]) {
+      const m = w.re.exec(text);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  };
+  child.stderr?.on('data', onData);
+  child.stdout?.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    log: () => text,
+    exited,
+    line: (re) =>
+      new Promise((resolve, reject) => {
+        const m = re.exec(text);
+        if (m) return resolve(m);
+        waiters.push({ re, resolve });
+        void exited.then((code) => reject(new Error(`exited (${code}) before ${re}: ${text}`)));
+      }),
+  };
+}
+
+const worker = (): Proc => start(['cluster', 'worker', '--redis', redis.url(), '--data-root', data, '--threads', '1', '--lock-ms', '1500']);
+const submitArgs = (): string[] => ['cluster', 'submit', '--redis', redis.url(), '--name', 'nightly', '--model', join(data, 'm.onnx'), '--catalogue', items, '--input', input, '--out-dir', outDir, '--k', '7', '--chunk', '2500', '--wait'];
+const parts = (): string[] => readdirSync(outDir).filter((f) => f.startsWith('part-')).sort();
+
+beforeAll(async () => {
+  if (why) return;
+  mkdirSync(data);
+  writeFileSync(join(data, 'm.onnx'), readFileSync(model));
+  const r = run(['catalogue', 'build', '--vectors', join(ex, 'items.npy'), '--out', items]);
+  expect(r.status, r.stderr).toBe(0);
+  // 20 000 users in 20 001 lines (9 chunks), with a blank line, a CRLF line and no newline at the end.
+  const users = readFileSync(usersPath, 'utf8').trim().split('\n');
+  const lines: string[] = [];
+  for (let copy = 0; copy < 40; copy++) for (const u of users) lines.push(u.replace('"user": "', `"user": "c${copy}-`));
+  lines.splice(3001, 0, '');
+  lines[7000] += '\r';
+  writeFileSync(input, lines.join('\n'));
+  const single = run(['score', '--model', join(data, 'm.onnx'), '--catalogue', items, '--input', input, '--out', join(dir, 'single.jsonl'), '--k', '7', '--quiet']);
+  expect(single.status, single.stderr).toBe(0);
+  expected = readFileSync(join(dir, 'single.jsonl'));
+  redis = await startRedis();
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await redis?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(why)('three worker processes, one SIGKILLed mid-chunk', () => {
+  it('commits every chunk once: the parts are single-process score byte for byte; re-submission runs nothing', async () => {
+    const workers = [worker(), worker(), worker()];
+    await Promise.all(workers.map((w) => w.line(/: ready\n/)));
+    const victim = workers[0];
+    const submit = start(submitArgs());
+    // The victim is stopped the moment it starts a chunk (before it can finish it), then killed.
+    const m = await victim.line(/nightly chunk (\d+): started\n/);
+    victim.child.kill('SIGSTOP');
+    const held = Number(m[1]);
+    const heldPart = join(outDir, `part-${String(held).padStart(5, '0')}`);
+    const midChunk = !existsSync(heldPart);
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    // Stopping a process takes a moment: a chunk committed before it would not test recovery.
+    expect(midChunk, `the victim committed chunk ${held} before SIGSTOP took effect`).toBe(true);
+
+    expect(await submit.exited, submit.log()).toBe(0);
+    expect(submit.log()).toContain('nightly: done');
+    expect(parts()).toEqual(Array.from({ length: 9 }, (_, i) => `part-${String(i).padStart(5, '0')}`));
+    const joined = Buffer.concat(parts().map((f) => readFileSync(join(outDir, f))));
+    expect(joined.equals(expected)).toBe(true);
+    expect(existsSync(join(outDir, '_SUCCESS'))).toBe(true);
+    // No temporary file is left (the victim's was cleared when the job finished).
+    expect(readdirSync(outDir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+
+    // The held chunk was run again by a survivor; every chunk was committed, none by the victim.
+    const survivors = workers.slice(1).map((w) => w.log()).join('');
+    expect(victim.log()).not.toMatch(new RegExp(`chunk ${held}: committed`));
+    expect(survivors).toMatch(new RegExp(`nightly chunk ${held}: committed`));
+    for (let i = 0; i < 9; i++) expect(`${survivors}${victim.log()}`).toMatch(new RegExp(`nightly chunk ${i}: committed`));
+
+    // Re-submission of the finished job: nothing enqueued, nothing rewritten, no worker starts a chunk.
+    const before = parts().map((f) => statSync(join(outDir, f)).mtimeMs);
+    const startedBefore = (survivors.match(/: started/g) ?? []).length;
+    const again = start(submitArgs());
+    expect(await again.exited, again.log()).toBe(0);
+    expect(again.log()).toContain('9 chunks, 9 already committed, 0 enqueued');
+    expect(parts().map((f) => statSync(join(outDir, f)).mtimeMs)).toEqual(before);
+    expect((workers.slice(1).map((w) => w.log()).join('').match(/: started/g) ?? []).length).toBe(startedBefore);
+
+    const status = run(['cluster', 'status', '--redis', redis.url(), '--name', 'nightly', '--json']);
+    expect(status.status, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ name: 'nightly', total: 9, done: 9, failed: [] });
+
+    // SIGTERM: the survivors drain and exit 0.
+    for (const w of workers.slice(1)) w.child.kill('SIGTERM');
+    expect(await Promise.all(workers.slice(1).map((w) => w.exited))).toEqual([0, 0]);
+  }, 60_000);
+});
