@@ -186,6 +186,14 @@ describe('ScoringEngine catalogues and item identity', () => {
     await expect(engine.recommend({ history: ['sku-5500'], k: 1 })).rejects.toThrow('request.history[0] = "sku-5500" has no item index in the model');
     await engine.close();
     expect(engine.catalogue.closed).toBe(true); // opened by the engine, closed with it
+    // The same vocabulary as a file (line i: model item i), as `recscore score --vocabulary`.
+    const vocabFile = join(dir, 'vocabulary.txt');
+    writeFileSync(vocabFile, `${vocabulary.join('\n')}\n`);
+    const fromFile = await ScoringEngine.create({ model, catalogue: path, threads: 1, vocabulary: vocabFile });
+    expect(await fromFile.recommend({ history, k: 6 })).toEqual(got);
+    await fromFile.close();
+    writeFileSync(vocabFile, 'sku-1\nsku-1\n');
+    await expect(ScoringEngine.create({ model, catalogue: path, threads: 1, vocabulary: vocabFile })).rejects.toThrow(`options.vocabulary ${vocabFile} line 2 = "sku-1" repeats options.vocabulary ${vocabFile} line 1`);
   });
 
   it('keeps answering from the catalogue version it opened when the file is replaced; a new worker refuses the new file', async () => {

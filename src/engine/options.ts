@@ -4,6 +4,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { loggerOption } from '../logger.js';
 import { LIMITS } from '../limits.js';
 import { atMost, describe, optionalPositiveInt, optionsObject, threadsOption } from '../validate.js';
+import { Vocabulary } from '../batch/vocabulary.js';
 import type { SessionOptions } from '../sessions/memory_store.js';
 import type { SessionStore } from '../sessions/store.js';
 import type { EngineOptions } from './types.js';
@@ -37,8 +38,8 @@ export function engineSettings(opts: EngineOptions, defaultThreads: number): Eng
   }
   const maxDelayMs = atMost('options.maxDelayMs', d ?? 0, MAX_DELAY_MS);
   const v = opts.vocabulary;
-  if (v !== undefined && !(Array.isArray(v) || v instanceof Map || (typeof v === 'object' && v !== null))) {
-    throw new InvalidArgumentError(`options.vocabulary must be a Map, a record or an array, got ${describe(v)}`);
+  if (v !== undefined && !(typeof v === 'string' || Array.isArray(v) || v instanceof Map || (typeof v === 'object' && v !== null))) {
+    throw new InvalidArgumentError(`options.vocabulary must be a file path, an array, a Map or a record, got ${describe(v)}`);
   }
   loggerOption('options.logger', opts.logger);
   return { threads, maxBatch, maxDelayMs, maxQueue, sessions: sessionSettings(opts.sessions) };
@@ -78,10 +79,11 @@ export function vocabularyOf(v: EngineOptions['vocabulary'], vocab: number | nul
   const inRange = (m: number | undefined): number | undefined =>
     typeof m === 'number' && Number.isInteger(m) && m >= 0 && (vocab === null || m < vocab) ? m : undefined;
   if (v === undefined) return (id) => (typeof id === 'number' ? inRange(id) : undefined);
-  if (Array.isArray(v)) {
-    const m = new Map<ItemId, number>();
-    v.forEach((id, i) => m.set(id, i));
-    return (id) => inRange(m.get(id));
+  // A file (line i is the model's item i) or an array (entry i): as `recscore score --vocabulary`
+  // and evaluate({ vocabulary }), ids compared as strings.
+  if (typeof v === 'string' || Array.isArray(v)) {
+    const voc = typeof v === 'string' ? Vocabulary.load(v, 'options.vocabulary') : Vocabulary.from(v as ReadonlyArray<string | number>, 'options.vocabulary');
+    return (id) => inRange(voc.index(id));
   }
   if (v instanceof Map) return (id) => inRange(v.get(id));
   if (typeof v === 'object' && v !== null) {

@@ -26,10 +26,12 @@ export interface EngineOptions {
   /** Requests waiting beyond this are refused with QueueFullError (default 10,000). */
   maxQueue?: number;
   /**
-   * Maps catalogue ids to the model's item indices when they differ: a Map, a record, or an
-   * array whose position i holds the id of model item i. Without it numeric ids are the indices.
+   * Maps catalogue ids to the model's item indices when they differ, as `recscore score
+   * --vocabulary` and `evaluate({ vocabulary })`: a file (line i is the id of model item i) or an
+   * array (entry i), ids compared as strings; or a Map or a record from id to index. Without it
+   * numeric ids are the indices.
    */
-  vocabulary?: ReadonlyMap<ItemId, number> | Readonly<Record<string, number>> | ReadonlyArray<ItemId>;
+  vocabulary?: string | ReadonlyArray<ItemId> | ReadonlyMap<ItemId, number> | Readonly<Record<string, number>>;
   sessions?: SessionOptions & {
     /** Snapshot file of the in-process store: restored on create (when written for the same model), written on close. */
     snapshot?: string;
