@@ -67,8 +67,9 @@ function start(args: string[]): Proc {
 }
 
 const worker = (): Proc => start(['cluster', 'worker', '--redis', redis.url(), '--data-root', data, '--threads', '1', '--lock-ms', '1500']);
-const submitArgs = (): string[] => ['cluster', 'submit', '--redis', redis.url(), '--name', 'nightly', '--model', join(data, 'm.onnx'), '--catalogue', items, '--input', input, '--out-dir', outDir, '--k', '7', '--chunk', '2500', '--wait'];
-const parts = (): string[] => readdirSync(outDir).filter((f) => f.startsWith('part-')).sort();
+const submitArgs = (name = 'nightly', out = outDir): string[] => ['cluster', 'submit', '--redis', redis.url(), '--name', name, '--model', join(data, 'm.onnx'), '--catalogue', items, '--input', input, '--out-dir', out, '--k', '7', '--chunk', '2500', '--wait'];
+const parts = (out = outDir): string[] => readdirSync(out).filter((f) => f.startsWith('part-')).sort();
+const nine = Array.from({ length: 9 }, (_, i) => `part-${String(i).padStart(5, '0')}`);
 
 beforeAll(async () => {
   if (why) return;
@@ -114,7 +115,7 @@ describe.skipIf(why)('three worker processes, one SIGKILLed mid-chunk', () => {
 
     expect(await submit.exited, submit.log()).toBe(0);
     expect(submit.log()).toContain('nightly: done');
-    expect(parts()).toEqual(Array.from({ length: 9 }, (_, i) => `part-${String(i).padStart(5, '0')}`));
+    expect(parts()).toEqual(nine);
     const joined = Buffer.concat(parts().map((f) => readFileSync(join(outDir, f))));
     expect(joined.equals(expected)).toBe(true);
     expect(existsSync(join(outDir, '_SUCCESS'))).toBe(true);
@@ -143,5 +144,30 @@ describe.skipIf(why)('three worker processes, one SIGKILLed mid-chunk', () => {
     // SIGTERM: the survivors drain and exit 0.
     for (const w of workers.slice(1)) w.child.kill('SIGTERM');
     expect(await Promise.all(workers.slice(1).map((w) => w.exited))).toEqual([0, 0]);
+  }, 60_000);
+
+  it('Redis restarted (without persistence) mid-job: --wait fails with a clear message; submitting again completes, nothing committed twice', async () => {
+    const out = join(data, 'out-restart');
+    const w = worker();
+    await w.line(/: ready\n/);
+    const submit = start(submitArgs('restart', out));
+    await w.line(/restart chunk 1: committed/);
+    await redis.kill();
+    await redis.restart();
+    expect(await submit.exited, submit.log()).toBe(2);
+    expect(submit.log()).toMatch(/recscore: Redis at redis:\/\/127\.0\.0\.1:\d+\/? no longer has job restart \(restarted without persistence, or flushed\): its queued chunks are lost; submit it again \(committed parts are kept\)\n$/);
+    const kept = parts(out).map((f) => [f, statSync(join(out, f)).mtimeMs] as const);
+    expect(kept.length).toBeGreaterThanOrEqual(2);
+
+    const again = start(submitArgs('restart', out));
+    expect(await again.exited, again.log()).toBe(0);
+    expect(again.log()).toMatch(new RegExp(`9 chunks, ${kept.length} already committed, ${9 - kept.length} enqueued`));
+    expect(parts(out)).toEqual(nine);
+    expect(Buffer.concat(parts(out).map((f) => readFileSync(join(out, f)))).equals(expected)).toBe(true);
+    for (const [f, t] of kept) expect(statSync(join(out, f)).mtimeMs, f).toBe(t);
+    // One worker, one chunk at a time: each chunk committed exactly once (a re-run finds its part).
+    for (let i = 0; i < 9; i++) expect(w.log().match(new RegExp(`restart chunk ${i}: committed`, 'g')), `chunk ${i}`).toHaveLength(1);
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
   }, 60_000);
 });

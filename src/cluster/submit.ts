@@ -12,7 +12,7 @@ import { checkInput } from '../batch/input.js';
 import { fileFormat } from '../batch/sources.js';
 import { InvalidArgumentError } from '../errors.js';
 import { MANIFEST, type Manifest, SUCCESS, identityOf, makeManifest, manifestText, partName, readManifest, sha256 } from './manifest.js';
-import { type RedisClient, bullmq, redisClient } from './peers.js';
+import { type RedisClient, bullmq, redact, redisClient } from './peers.js';
 import { type ChunkPayload, DEFAULT_QUEUE, checkName, chunkJobId, jobKeys } from './protocol.js';
 import { ClusterConfigError, checkEvictionPolicy, sign } from './safety.js';
 
@@ -237,6 +237,8 @@ export interface WaitOptions extends ConnectOptions {
   /** Called after every poll. */
   onProgress?: (s: JobStatus) => void;
   pollMs?: number;
+  /** How long Redis may be unreachable before waitForJob gives up (default 60 000). */
+  redisTimeoutMs?: number;
 }
 
 /**
@@ -246,8 +248,27 @@ export interface WaitOptions extends ConnectOptions {
 export async function waitForJob(o: WaitOptions): Promise<{ ok: boolean; status: JobStatus }> {
   const c = await connect(o);
   try {
+    let seen = false;
+    let down: number | null = null;
     for (;;) {
-      const s = await statusWith(c.client, c.queue, o);
+      let s: JobStatus;
+      try {
+        s = await statusWith(c.client, c.queue, o);
+        down = null;
+      } catch (e) {
+        if (e instanceof ClusterConfigError) {
+          if (!seen) throw e;
+          throw new ClusterConfigError(
+            `Redis at ${redact(o.redis)} no longer has job ${o.name} (restarted without persistence, or flushed): its queued chunks are lost; submit it again (committed parts are kept)`,
+          );
+        }
+        // Redis unreachable for a while: ioredis reconnects; give up after redisTimeoutMs.
+        down ??= Date.now();
+        if (Date.now() - down > (o.redisTimeoutMs ?? 60_000)) throw new ClusterConfigError(`lost Redis at ${redact(o.redis)}: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, o.pollMs ?? 500));
+        continue;
+      }
+      seen = true;
       o.onProgress?.(s);
       if (s.done >= s.total) {
         const m = readManifest(join(s.outDir, MANIFEST));
