@@ -105,14 +105,17 @@ export async function scoreChunk(j: ChunkJob): Promise<{ scored: number; errors:
   let committed = false;
   let sinkOpen = true;
   let badSeen = 0;
+  let computing: Promise<unknown> = Promise.resolve();
   try {
     let batch: Entry[] = [];
-    const flush = async (): Promise<void> => {
-      const entries = batch;
-      batch = [];
-      const rows = await scoreEntries(entries);
+    // As in the score job: batches are scored one after another on the native threads while
+    // this thread parses the next one; at most two are in flight, written in input order.
+    const queue: Array<{ entries: Entry[]; result: Promise<Map<Entry, OutRow>> }> = [];
+    const land = async (): Promise<void> => {
+      const f = queue.shift() as { entries: Entry[]; result: Promise<Map<Entry, OutRow>> };
+      const rows = await f.result;
       const out: OutRow[] = [];
-      for (const e of entries) {
+      for (const e of f.entries) {
         if (e.error !== undefined) {
           bad.push({ line: e.line, error: e.error });
           if (bad.length > o.maxErrors) throw tooMany();
@@ -122,6 +125,17 @@ export async function scoreChunk(j: ChunkJob): Promise<{ scored: number; errors:
         }
       }
       await records.write(out);
+    };
+    const dispatch = (): void => {
+      const entries = batch;
+      batch = [];
+      const result = computing.then(() => scoreEntries(entries));
+      computing = result.catch(() => undefined);
+      queue.push({ entries, result });
+    };
+    const flush = async (all: boolean): Promise<void> => {
+      dispatch();
+      while (queue.length > (all ? 0 : 1)) await land();
     };
     const stream = c.end > c.start ? createReadStream(j.input, { start: c.start, end: c.end - 1, highWaterMark: 1 << 20 }) : [];
     for await (const line of linesOf(stream as AsyncIterable<Buffer>, { start: c.start, firstLine: c.firstLine, crc: c.crcBefore, skipLongLines: true })) {
@@ -143,9 +157,12 @@ export async function scoreChunk(j: ChunkJob): Promise<{ scored: number; errors:
       }
       batch.push(entry);
       // A bad line beyond the limit: score what is before it (the scorer may find more) and fail.
-      if (badSeen > o.maxErrors || batch.length >= o.batch) await flush();
+      if (badSeen > o.maxErrors) await flush(true);
+      else if (batch.length >= o.batch) await flush(false);
+      // Lines of a read chunk come as microtasks: let the batch in flight move on now and then.
+      if (queue.length > 0 && batch.length % 32 === 0) await new Promise<void>((r) => setImmediate(r));
     }
-    if (batch.length > 0) await flush();
+    await flush(true);
     if (lines !== c.lines || crc !== c.crcAfter) {
       throw new InputChangedError(`chunk ${c.index}: the input ${j.input} is not the file that was submitted (its lines ${c.firstLine}-${c.firstLine + c.lines - 1} differ): submit the job again`);
     }
@@ -166,6 +183,8 @@ export async function scoreChunk(j: ChunkJob): Promise<{ scored: number; errors:
     committed = true;
     syncDir(j.outDir);
   } finally {
+    // Native work still running (a batch past a failure) ends before the file closes.
+    await computing;
     if (!committed) {
       if (sinkOpen) await sink.close().catch(() => undefined);
       try {
