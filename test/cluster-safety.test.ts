@@ -47,7 +47,7 @@ const job = (name: string, o: Partial<SubmitOptions> = {}): SubmitOptions => ({
   ...o,
 });
 
-async function worker(queue: string, o: { secret?: Buffer; contract?: number } = {}): Promise<ClusterWorker> {
+async function worker(queue: string, o: { secret?: Buffer; contract?: number; maxLoaded?: number } = {}): Promise<ClusterWorker> {
   const w = await startWorker({ redis: redis.url(), queue, dataRoots: [rootA], threads: 1, ...o });
   workers.push(w);
   return w;
@@ -176,4 +176,19 @@ describe.skipIf(why)('cluster safety', () => {
     expect(other.stats.committed).toBe(0);
     expect(joined(join(rootA, 'contract'))).toBe(expected);
   }, 20_000);
+
+  it('keeps at most maxLoaded model + catalogue pairs loaded between jobs', async () => {
+    // The same items with an int8 scan copy: another catalogue file, the same exact results.
+    const int8 = join(rootA, 'items-int8.rsc');
+    const b = run(['catalogue', 'build', '--vectors', join(ex, 'items.npy'), '--precision', 'int8', '--out', int8]);
+    expect(b.status, b.stderr).toBe(0);
+    const w = await worker('q-lru', { maxLoaded: 1 });
+    await submitJob(job('lru-f32', { queue: 'q-lru' }));
+    expect((await waitForJob({ redis: redis.url(), queue: 'q-lru', name: 'lru-f32', pollMs: 50 })).ok).toBe(true);
+    expect(w.stats.loaded).toBe(1);
+    await submitJob(job('lru-int8', { queue: 'q-lru', catalogue: int8 }));
+    expect((await waitForJob({ redis: redis.url(), queue: 'q-lru', name: 'lru-int8', pollMs: 50 })).ok).toBe(true);
+    expect(w.stats.loaded).toBe(1);
+    expect(joined(join(rootA, 'lru-int8'))).toBe(expected);
+  });
 });

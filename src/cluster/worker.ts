@@ -45,6 +45,8 @@ export interface WorkerOptions {
   lockDurationMs?: number;
   /** How often stalled jobs are looked for (default: lockDurationMs). */
   stalledIntervalMs?: number;
+  /** Model + catalogue pairs kept loaded between jobs (default 2; more are closed when idle). */
+  maxLoaded?: number;
   /** Stalls before a chunk is failed (default 5). */
   maxStalledCount?: number;
   /** One line per event (default: none). */
@@ -56,8 +58,8 @@ export interface WorkerOptions {
 export interface ClusterWorker {
   /** Stops taking chunks, lets those under way finish and commit, then closes everything. */
   close(): Promise<void>;
-  /** Chunks committed, skipped (already committed) and failed by this worker. */
-  readonly stats: { committed: number; skipped: number; failed: number; refused: number };
+  /** Chunks committed, skipped (already committed), failed and left to another contract by this worker; model + catalogue pairs loaded now. */
+  readonly stats: { committed: number; skipped: number; failed: number; refused: number; loaded: number };
 }
 
 interface Loaded {
@@ -81,24 +83,49 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
     client.disconnect();
     throw e;
   }
-  const stats = { committed: 0, skipped: 0, failed: 0, refused: 0 };
-  // Model and catalogue pairs stay loaded for the jobs that follow (keyed by content).
-  const loaded = new Map<string, Promise<Loaded>>();
-  const load = (p: ChunkPayload, m: Manifest, paths: { model: string; catalogue: string; vocabulary: string | null }): Promise<Loaded> => {
+  const stats = { committed: 0, skipped: 0, failed: 0, refused: 0, loaded: 0 };
+  // Model and catalogue pairs stay loaded for the jobs that follow (keyed by content); beyond
+  // maxLoaded, those no chunk is using are closed, least recently used first.
+  const loaded = new Map<string, { pair: Promise<Loaded>; users: number; used: number }>();
+  const maxLoaded = o.maxLoaded ?? 2;
+  const release = async (key: string): Promise<void> => {
+    const e = loaded.get(key);
+    if (e) {
+      e.users--;
+      e.used = Date.now();
+    }
+    const idle = [...loaded].filter(([, v]) => v.users === 0).sort((x, y) => x[1].used - y[1].used);
+    for (let i = 0; i < idle.length && loaded.size > maxLoaded; i++) {
+      const [k, v] = idle[i];
+      loaded.delete(k);
+      stats.loaded = loaded.size;
+      const l = await v.pair.catch(() => null);
+      await l?.encoder.close();
+      await l?.catalogue.close();
+    }
+  };
+  const acquire = (p: ChunkPayload, m: Manifest, paths: { model: string; catalogue: string; vocabulary: string | null }): { key: string; pair: Promise<Loaded> } => {
     const key = `${m.model.sha256} ${m.catalogue.digest} ${m.vocabulary?.sha256 ?? '-'}`;
-    let l = loaded.get(key);
-    if (!l) {
-      l = (async () => {
+    let e = loaded.get(key);
+    if (!e) {
+      const pair = (async () => {
         if (fileSha256(paths.model) !== m.model.sha256) throw new UnrecoverableError(`--model ${p.model} is not the model the job was submitted with (its SHA-256 differs)`);
         if (catalogueDigest(paths.catalogue) !== m.catalogue.digest) throw new UnrecoverableError(`--catalogue ${p.catalogue} is not the catalogue the job was submitted with`);
         const vocabulary = paths.vocabulary ? Vocabulary.load(paths.vocabulary, '--vocabulary') : null;
-        const pair = await loadPair(paths.model, paths.catalogue, threads, o.isa);
-        return { ...pair, vocabulary };
+        const loadedPair = await loadPair(paths.model, paths.catalogue, threads, o.isa);
+        return { ...loadedPair, vocabulary };
       })();
-      l.catch(() => loaded.delete(key));
-      loaded.set(key, l);
+      e = { pair, users: 0, used: Date.now() };
+      const entry = e;
+      pair.catch(() => {
+        if (loaded.get(key) === entry) loaded.delete(key);
+        stats.loaded = loaded.size;
+      });
+      loaded.set(key, e);
+      stats.loaded = loaded.size;
     }
-    return l;
+    e.users++;
+    return { key, pair: e.pair };
   };
 
   const keysOf = (name: string): { meta: string; done: string } => jobKeys(prefix, queue, name);
@@ -135,10 +162,16 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
       if (!plan || JSON.stringify(plan) !== JSON.stringify(p.chunk) || m.chunks.length !== p.total || JSON.stringify(m.options) !== JSON.stringify(p.options)) {
         throw new JobRefusedError(`chunk ${p.chunk.index} does not match ${p.outDir}/${MANIFEST}: refused`);
       }
-      const l = await load(p, m, paths);
-      log(`${where}: started`);
+      const held = acquire(p, m, paths);
+      let r: Awaited<ReturnType<typeof scoreChunk>>;
       const t0 = performance.now();
-      const r = await scoreChunk({ input: paths.input, outDir, chunk: plan, total: m.chunks.length, options: m.options, ...l, threads, isa: o.isa });
+      try {
+        const l = await held.pair;
+        log(`${where}: started`);
+        r = await scoreChunk({ input: paths.input, outDir, chunk: plan, total: m.chunks.length, options: m.options, ...l, threads, isa: o.isa });
+      } finally {
+        await release(held.key);
+      }
       if (r.skipped) stats.skipped++;
       else stats.committed++;
       log(`${where}: ${r.skipped ? 'already committed' : `committed (${r.scored} users${r.errors ? `, ${r.errors} bad lines` : ''}, ${Math.round(performance.now() - t0)} ms)`}`);
@@ -180,8 +213,8 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
     close(): Promise<void> {
       closing ??= (async () => {
         await worker.close();
-        for (const l of loaded.values()) {
-          const v = await l.catch(() => null);
+        for (const e of loaded.values()) {
+          const v = await e.pair.catch(() => null);
           await v?.encoder.close();
           await v?.catalogue.close();
         }
