@@ -170,4 +170,32 @@ describe.skipIf(why)('three worker processes, one SIGKILLed mid-chunk', () => {
     w.child.kill('SIGTERM');
     expect(await w.exited).toBe(0);
   }, 60_000);
+
+  it('over TLS (rediss://, --redis-ca) as an ACL user: worker, submit --wait and status; the password is in no output', async () => {
+    const user = { name: 'scorer', password: 'S3cret-pa55word-never-shown' };
+    const tlsRedis = await startRedis({ tls: true, user });
+    try {
+      const ca = join(dir, 'ca.pem');
+      writeFileSync(ca, tlsRedis.ca as string);
+      const url = tlsRedis.url(user);
+      const out = join(data, 'out-tls');
+      const w = start(['cluster', 'worker', '--redis', url, '--redis-ca', ca, '--data-root', data, '--threads', '1']);
+      await w.line(/: ready\n/);
+      const submit = start(['cluster', 'submit', '--redis', url, '--redis-ca', ca, '--name', 'tls', '--model', join(data, 'm.onnx'), '--catalogue', items, '--input', input, '--out-dir', out, '--k', '7', '--chunk', '5000', '--wait']);
+      expect(await submit.exited, submit.log()).toBe(0);
+      expect(Buffer.concat(parts(out).map((f) => readFileSync(join(out, f)))).equals(expected)).toBe(true);
+      const status = run(['cluster', 'status', '--redis', url, '--redis-ca', ca, '--name', 'tls']);
+      expect(status.status, status.stderr).toBe(0);
+      expect(status.stdout).toMatch(/^chunks {4}5\/5 committed$/m);
+      // Without the CA the certificate is not trusted: one line, no password.
+      const untrusted = run(['cluster', 'status', '--redis', url, '--name', 'tls']);
+      expect(untrusted.status).toBe(2);
+      expect(untrusted.stderr).toBe(`recscore: cannot use Redis at rediss://scorer:***@localhost:${tlsRedis.port}: self-signed certificate\n`);
+      w.child.kill('SIGTERM');
+      expect(await w.exited).toBe(0);
+      for (const text of [w.log(), submit.log(), status.stdout, status.stderr, untrusted.stderr]) expect(text).not.toContain(user.password);
+    } finally {
+      await tlsRedis.stop();
+    }
+  }, 60_000);
 });

@@ -1,14 +1,28 @@
 /** `recscore cluster worker|submit|status`: distributed scoring on BullMQ (docs/distributed.md). */
+import { readFileSync } from 'node:fs';
+
 import { type Command, Option } from 'commander';
 
 import { LIMITS } from '../limits.js';
 import type { Level } from '../native/addon.js';
 import { isaOption, nonNegative, positive } from './options.js';
+import { flagError } from './paths.js';
 
 interface Common {
   redis: string;
+  redisCa?: string;
   queue: string;
   prefix: string;
+}
+
+/** TLS options from --redis-ca. */
+function tls(o: Common): { ca: string } | undefined {
+  if (o.redisCa === undefined) return undefined;
+  try {
+    return { ca: readFileSync(o.redisCa, 'utf8') };
+  } catch (e) {
+    throw flagError('--redis-ca', o.redisCa, e);
+  }
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -16,6 +30,7 @@ const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 function common(c: Command): Command {
   return c
     .requiredOption('--redis <url>', 'redis:// or rediss:// URL (user:password@ for an ACL user); or RECSCORE_REDIS_URL', process.env.RECSCORE_REDIS_URL)
+    .option('--redis-ca <file>', 'PEM CA certificate(s) for a rediss:// server with a private CA')
     .option('--queue <name>', 'BullMQ queue', 'recscore-cluster')
     .option('--prefix <p>', 'BullMQ key prefix', 'bull');
 }
@@ -41,6 +56,7 @@ export function clusterCommand(p: Command): void {
       const { startWorker, readSecret } = await import('../cluster/index.js');
       const w = await startWorker({
         redis: o.redis,
+        tls: tls(o),
         queue: o.queue,
         prefix: o.prefix,
         dataRoots: o.dataRoot,
@@ -90,12 +106,13 @@ export function clusterCommand(p: Command): void {
         o: Common & { name: string; model: string; catalogue: string; input: string; outDir: string; k: number; chunk: number; excludeHistory: boolean; unknown: 'error' | 'skip'; maxErrors: number; batch: number; vocabulary?: string; attempts: number; secretFile?: string; wait: boolean },
       ) => {
         const { submitJob, waitForJob, readSecret } = await import('../cluster/index.js');
-        const r = await submitJob({ ...o, secret: o.secretFile ? readSecret(o.secretFile) : null });
+        const r = await submitJob({ ...o, tls: tls(o), secret: o.secretFile ? readSecret(o.secretFile) : null });
         process.stderr.write(`recscore: job ${r.name}: ${r.total} chunks, ${r.skipped} already committed, ${r.enqueued} enqueued\n`);
         if (!o.wait) return;
         let last = '';
         const w = await waitForJob({
           ...o,
+          tls: tls(o),
           onProgress: (s) => {
             const line = `recscore: job ${s.name}: ${s.done}/${s.total} chunks committed, ${s.active} running, ${s.failed.length} failed, ${s.workers} workers, ETA ${fmtEta(s.etaSeconds)}`;
             if (line !== last) process.stderr.write(`${line}\n`);
@@ -117,7 +134,7 @@ export function clusterCommand(p: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: Common & { name: string; json?: boolean }) => {
       const { jobStatus } = await import('../cluster/index.js');
-      const s = await jobStatus(o);
+      const s = await jobStatus({ ...o, tls: tls(o) });
       if (o.json) {
         console.log(JSON.stringify(s, null, 2));
         return;

@@ -9,3 +9,4 @@ export { ChunkDataError, InputChangedError } from './chunk.js';
 export { ClusterConfigError, JobRefusedError, readSecret } from './safety.js';
 export { DEFAULT_QUEUE, type ChunkPayload } from './protocol.js';
 export { PeerMissingError } from '../errors.js';
+export { ClusterConnectError } from './peers.js';

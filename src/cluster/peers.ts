@@ -3,8 +3,9 @@
  * runs a cluster command does not need them). Missing: a PeerMissingError naming both packages.
  */
 import { createRequire } from 'node:module';
+import type { ConnectionOptions } from 'node:tls';
 
-import { PeerMissingError } from '../errors.js';
+import { InvalidArgumentError, PeerMissingError } from '../errors.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type BullMQ = typeof import('bullmq');
@@ -34,7 +35,7 @@ export function bullmq(): BullMQ {
 }
 
 /** A new ioredis connection to `url` (redis://, rediss:// with user:password@ for ACLs). */
-export function redisClient(url: string, o: { tls?: Record<string, unknown>; forWorker?: boolean } = {}): RedisClient {
+export function redisClient(url: string, o: { tls?: ConnectionOptions; forWorker?: boolean } = {}): RedisClient {
   if (!redisCtor) {
     const mod = load<{ default?: RedisCtor; Redis?: RedisCtor }>('ioredis');
     redisCtor = (mod.Redis ?? mod.default ?? mod) as RedisCtor;
@@ -44,6 +45,42 @@ export function redisClient(url: string, o: { tls?: Record<string, unknown>; for
   if (o.forWorker) options.maxRetriesPerRequest = null;
   if (o.tls || url.startsWith('rediss://')) options.tls = { ...(o.tls ?? {}) };
   return new redisCtor(url, options);
+}
+
+/**
+ * Waits for the client's first connection; an error before it (refused, TLS, auth) disconnects
+ * and rejects with the error's message and the URL without its password. Later errors go to
+ * `onError` (ioredis reconnects by itself).
+ */
+export async function connected(client: RedisClient, url: string, onError: (e: Error) => void = () => undefined): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      if (client.status === 'ready') return resolve();
+      const ok = (): void => {
+        client.off('error', fail);
+        resolve();
+      };
+      const fail = (e: Error): void => {
+        client.off('ready', ok);
+        reject(e);
+      };
+      client.once('ready', ok);
+      client.once('error', fail);
+    });
+  } catch (e) {
+    client.disconnect();
+    const msg = (e as Error).message.split(url).join(redact(url));
+    throw new ClusterConnectError(`cannot use Redis at ${redact(url)}: ${msg}`);
+  }
+  client.on('error', onError);
+}
+
+/** The first connection to Redis failed (unreachable, TLS, authentication). */
+export class ClusterConnectError extends InvalidArgumentError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ClusterConnectError';
+  }
 }
 
 /** The URL without its password (for messages). */

@@ -6,18 +6,22 @@
  */
 import { existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 
 import { writeAtomically } from '../atomic_file.js';
 import { checkInput } from '../batch/input.js';
 import { fileFormat } from '../batch/sources.js';
 import { InvalidArgumentError } from '../errors.js';
 import { MANIFEST, type Manifest, SUCCESS, identityOf, makeManifest, manifestText, partName, readManifest, sha256 } from './manifest.js';
-import { type RedisClient, bullmq, redact, redisClient } from './peers.js';
+import { type RedisClient, bullmq, connected, redact, redisClient } from './peers.js';
 import { type ChunkPayload, DEFAULT_QUEUE, checkName, chunkJobId, jobKeys } from './protocol.js';
 import { ClusterConfigError, checkEvictionPolicy, sign } from './safety.js';
 
 export interface ConnectOptions {
+  /** redis:// or rediss:// URL (user:password@ for an ACL user). */
   redis: string;
+  /** TLS options for rediss:// (a private CA: `{ ca }`). */
+  tls?: ConnectionOptions;
   queue?: string;
   prefix?: string;
 }
@@ -61,7 +65,8 @@ type BullQueue = import('bullmq').Queue;
 
 async function connect(o: ConnectOptions): Promise<{ client: RedisClient; queue: BullQueue; close(): Promise<void> }> {
   const { Queue } = bullmq();
-  const client = redisClient(o.redis);
+  const client = redisClient(o.redis, { tls: o.tls });
+  await connected(client, o.redis);
   try {
     await checkEvictionPolicy(client, o.redis);
   } catch (e) {

@@ -11,6 +11,7 @@
  */
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 
 import { catalogueDigest, fileSha256 } from '../batch/checkpoint.js';
 import { Vocabulary } from '../batch/vocabulary.js';
@@ -22,13 +23,15 @@ import type { Level } from '../native/addon.js';
 import { defaultThreads } from '../native/cpu_quota.js';
 import { ChunkDataError, InputChangedError, scoreChunk } from './chunk.js';
 import { ARITHMETIC_CONTRACT, MANIFEST, type Manifest, SUCCESS, partName, sha256 } from './manifest.js';
-import { type RedisClient, bullmq, redisClient } from './peers.js';
+import { type RedisClient, bullmq, connected, redisClient } from './peers.js';
 import { type ChunkPayload, DEFAULT_QUEUE, jobKeys } from './protocol.js';
 import { JobRefusedError, checkEvictionPolicy, confine, resolveRoots, verify } from './safety.js';
 
 export interface WorkerOptions {
   /** redis:// or rediss:// URL (user:password@ for ACL users). */
   redis: string;
+  /** TLS options for rediss:// (a private CA: `{ ca }`). */
+  tls?: ConnectionOptions;
   /** Directories the worker may read and write under; every path of a job must resolve inside one. */
   dataRoots: ReadonlyArray<string>;
   /** Chunks scored at once (default 1). */
@@ -76,7 +79,8 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
   const contract = o.contract ?? ARITHMETIC_CONTRACT;
   const threads = o.threads ?? defaultThreads();
   const log = o.log ?? ((): void => undefined);
-  const client: RedisClient = redisClient(o.redis, { forWorker: true });
+  const client: RedisClient = redisClient(o.redis, { forWorker: true, tls: o.tls });
+  await connected(client, o.redis, (e) => log(`redis: ${e.message}`));
   try {
     await checkEvictionPolicy(client, o.redis);
   } catch (e) {
