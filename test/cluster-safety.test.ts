@@ -8,6 +8,8 @@
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 
 import { Redis } from 'ioredis';
@@ -15,9 +17,10 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ClusterConfigError, type ClusterWorker, type SubmitOptions, startWorker, submitJob, waitForJob } from '../src/cluster/index.js';
-import { ex, model, run, usersPath } from './pipeline-helpers.js';
+import { cli, ex, model, run, usersPath } from './pipeline-helpers.js';
 import { type RedisServer, redisServerPath, startRedis } from './redis-server.js';
 
+const execFileAsync = promisify(execFile);
 const why = redisServerPath() ? null : 'redis-server is not on PATH (.ci/run installs the Debian package)';
 if (why) console.log(`skipping the cluster safety tests: ${why}`);
 
@@ -115,6 +118,17 @@ describe.skipIf(why)('cluster safety', () => {
     await worker('q-link');
     await submitJob(job('link', { input: join(rootA, 'link.jsonl'), queue: 'q-link' }));
     const b = await waitForJob({ redis: redis.url(), queue: 'q-link', name: 'link', pollMs: 50 });
+    // A manifest swapped for a symlink to a file outside the roots: refused before it is read.
+    await submitJob(job('manifest-link', { queue: 'q-mlink' }));
+    const mPath = join(rootA, 'manifest-link', '_manifest.json');
+    writeFileSync(join(rootB, 'manifest.json'), readFileSync(mPath));
+    rmSync(mPath);
+    symlinkSync(join(rootB, 'manifest.json'), mPath);
+    await worker('q-mlink');
+    const c = await waitForJob({ redis: redis.url(), queue: 'q-mlink', name: 'manifest-link', pollMs: 50 });
+    expect(c.ok).toBe(false);
+    expect(c.status.failed[0].reason).toMatch(/^the manifest .*_manifest\.json resolves to .*manifest\.json, outside this worker's --data-root .*: refused$/);
+
     expect(b.ok).toBe(false);
     // The manifest records the resolved input; the worker resolves it again and refuses it.
     expect(b.status.failed[0].reason).toMatch(/--input .*secret\.jsonl resolves to .* outside this worker's --data-root/);
@@ -161,6 +175,14 @@ describe.skipIf(why)('cluster safety', () => {
     expect(f.reason).toMatch(/^chunk 1 \(lines 11-20\): 2 bad lines, more than --max-errors 1 allows: line 13: .*; line 15: /);
     // Chunk 0's one bad line is recorded beside its part.
     expect(readFileSync(join(rootA, 'bad', 'errors-00000.jsonl'), 'utf8')).toMatch(/^\{"line":4,"error":"line 4: not JSON/);
+
+    // The command line: status 1 and one line per failed chunk.
+    const r2 = await execFileAsync(process.execPath, [cli, 'cluster', 'submit', '--redis', redis.url(), '--queue', 'q-bad', '--name', 'bad-cli', '--model', m, '--catalogue', items, '--input', bad, '--out-dir', join(rootA, 'bad-cli'), '--k', '4', '--chunk', '10', '--max-errors', '1', '--wait']).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/^recscore: chunk 1 \(lines 11-20\) failed after 1 attempt: chunk 1 \(lines 11-20\): 2 bad lines, more than --max-errors 1 allows: line 13: .*; line 15: .*\nrecscore: job bad-cli: 1 chunk failed; fix the cause and submit again \(committed chunks are kept\)\n$/m);
   });
 
   it('a worker of another arithmetic contract leaves the job to a worker of its own', async () => {

@@ -12,6 +12,7 @@ import { writeAtomically } from '../atomic_file.js';
 import { checkInput } from '../batch/input.js';
 import { fileFormat } from '../batch/sources.js';
 import { InvalidArgumentError } from '../errors.js';
+import { LIMITS } from '../limits.js';
 import { MANIFEST, type Manifest, SUCCESS, identityOf, makeManifest, manifestText, partName, readManifest, sha256 } from './manifest.js';
 import { type RedisClient, bullmq, connected, redact, redisClient } from './peers.js';
 import { type ChunkPayload, DEFAULT_QUEUE, checkName, chunkJobId, jobKeys } from './protocol.js';
@@ -94,6 +95,7 @@ function committedParts(outDir: string, total: number): Set<number> {
 
 export async function submitJob(o: SubmitOptions): Promise<Submitted> {
   if (!checkName(o.name)) throw new InvalidArgumentError(`--name must be letters, digits, '.', '_' or '-' (at most 100), got ${JSON.stringify(o.name)}`);
+  if (!Number.isSafeInteger(o.k) || o.k < 1 || o.k > LIMITS.maxK) throw new InvalidArgumentError(`--k must be an integer in 1..${LIMITS.maxK}, got ${o.k}`);
   const chunk = o.chunk ?? 10_000;
   if (!Number.isSafeInteger(chunk) || chunk < 1) throw new InvalidArgumentError(`--chunk must be a positive integer, got ${chunk}`);
   const inp = checkInput('--input', o.input);
@@ -151,10 +153,11 @@ export async function submitJob(o: SubmitOptions): Promise<Submitted> {
       const payload: ChunkPayload = {
         v: 1,
         name: o.name,
-        input: m.input.path,
-        model: m.model.path,
-        catalogue: m.catalogue.path,
-        vocabulary: m.vocabulary?.path ?? null,
+        // This submission's paths (the content behind them is the manifest's: checked above).
+        input: manifest.input.path,
+        model: manifest.model.path,
+        catalogue: manifest.catalogue.path,
+        vocabulary: manifest.vocabulary?.path ?? null,
         outDir,
         manifest: mHash,
         contract: m.contract,

@@ -134,7 +134,7 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
 
   const keysOf = (name: string): { meta: string; done: string } => jobKeys(prefix, queue, name);
 
-  const process = async (job: { id?: string; data: ChunkPayload; moveToDelayed(ts: number, token?: string): Promise<void> }, token?: string): Promise<string> => {
+  const processChunk = async (job: { id?: string; data: ChunkPayload; moveToDelayed(ts: number, token?: string): Promise<void> }, token?: string): Promise<string> => {
     const p = job.data;
     const where = `${p.name} chunk ${p.chunk?.index}`;
     try {
@@ -156,8 +156,9 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
       };
       let text: string;
       try {
-        text = readFileSync(join(outDir, MANIFEST), 'utf8');
-      } catch {
+        text = readFileSync(confine('the manifest', join(outDir, MANIFEST), roots), 'utf8');
+      } catch (e) {
+        if (e instanceof JobRefusedError && !/ENOENT/.test(e.message)) throw e;
         throw new JobRefusedError(`${p.outDir} has no ${MANIFEST}: the job was not submitted there`);
       }
       if (sha256(text) !== p.manifest) throw new JobRefusedError(`${p.outDir}/${MANIFEST} belongs to another submission than this chunk's: refused`);
@@ -200,7 +201,7 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
     await writeSuccess(outDir, m);
   };
 
-  const worker = new Worker(queue, process as never, {
+  const worker = new Worker(queue, processChunk as never, {
     connection: client,
     prefix,
     concurrency: o.concurrency ?? 1,
