@@ -151,6 +151,13 @@ describe.skipIf(why)('cluster safety', () => {
     expect(t.status.failed.map((f) => f.reason)).toEqual(Array(3).fill('the job’s signature does not match its payload (altered, or signed with another secret): refused'));
     expect(readdirSync(join(rootA, 'tampered')).filter((f) => f.startsWith('part-'))).toEqual([]);
 
+    // The same job submitted again, signed: its failed chunks are enqueued again and run.
+    const again = await submitJob(job('unsigned', { queue: 'q-sig', secret }));
+    expect(again).toMatchObject({ total: 3, skipped: 0, enqueued: 3 });
+    const u2 = await waitForJob({ redis: redis.url(), queue: 'q-sig', name: 'unsigned', pollMs: 50 });
+    expect(u2.ok).toBe(true);
+    expect(joined(join(rootA, 'unsigned'))).toBe(expected);
+
     await submitJob(job('signed', { queue: 'q-sig', secret }));
     const s = await waitForJob({ redis: redis.url(), queue: 'q-sig', name: 'signed', pollMs: 50 });
     expect(s.ok).toBe(true);
@@ -182,7 +189,7 @@ describe.skipIf(why)('cluster safety', () => {
       (e: { code: number; stderr: string }) => e,
     );
     expect(r2.code).toBe(1);
-    expect(r2.stderr).toMatch(/^recscore: chunk 1 \(lines 11-20\) failed after 1 attempt: chunk 1 \(lines 11-20\): 2 bad lines, more than --max-errors 1 allows: line 13: .*; line 15: .*\nrecscore: job bad-cli: 1 chunk failed; fix the cause and submit again \(committed chunks are kept\)\n$/m);
+    expect(r2.stderr).toMatch(/^recscore: chunk 1 \(lines 11-20\) failed after 1 attempt: chunk 1 \(lines 11-20\): 2 bad lines, more than --max-errors 1 allows: line 13: .*; line 15: .*\nrecscore: job bad-cli: 1 chunk failed; fix the cause and submit again: committed chunks are kept \(the same input, model, catalogue and options; a changed one needs another --out-dir\)\n$/m);
   });
 
   it('a worker of another arithmetic contract leaves the job to a worker of its own', async () => {

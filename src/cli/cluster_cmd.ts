@@ -124,7 +124,7 @@ export function clusterCommand(p: Command): void {
           return;
         }
         for (const f of w.status.failed) process.stderr.write(`recscore: chunk ${f.index} (lines ${f.lines[0]}-${f.lines[1]}) failed after ${f.attempts} attempt${f.attempts === 1 ? '' : 's'}: ${f.reason}\n`);
-        process.stderr.write(`recscore: job ${r.name}: ${w.status.failed.length} chunk${w.status.failed.length === 1 ? '' : 's'} failed; fix the cause and submit again (committed chunks are kept)\n`);
+        process.stderr.write(`recscore: job ${r.name}: ${w.status.failed.length} chunk${w.status.failed.length === 1 ? '' : 's'} failed; fix the cause and submit again: committed chunks are kept (the same input, model, catalogue and options; a changed one needs another --out-dir)\n`);
         process.exitCode = 1;
       },
     );
