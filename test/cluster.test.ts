@@ -66,7 +66,7 @@ function start(args: string[]): Proc {
   };
 }
 
-const worker = (): Proc => start(['cluster', 'worker', '--redis', redis.url(), '--data-root', data, '--threads', '1', '--lock-ms', '1500']);
+const worker = (...extra: string[]): Proc => start(['cluster', 'worker', '--redis', redis.url(), '--data-root', data, '--threads', '1', '--lock-ms', '1500', ...extra]);
 const submitArgs = (name = 'nightly', out = outDir): string[] => ['cluster', 'submit', '--redis', redis.url(), '--name', name, '--model', join(data, 'm.onnx'), '--catalogue', items, '--input', input, '--out-dir', out, '--k', '7', '--chunk', '2500', '--wait'];
 const parts = (out = outDir): string[] => readdirSync(out).filter((f) => f.startsWith('part-')).sort();
 const nine = Array.from({ length: 9 }, (_, i) => `part-${String(i).padStart(5, '0')}`);
@@ -98,7 +98,8 @@ afterAll(async () => {
 
 describe.skipIf(why)('three worker processes, one SIGKILLed mid-chunk', () => {
   it('commits every chunk once: the parts are single-process score byte for byte; re-submission runs nothing', async () => {
-    const workers = [worker(), worker(), worker()];
+    // The third scores two chunks at once (one model and catalogue shared by both).
+    const workers = [worker(), worker(), worker('--concurrency', '2')];
     await Promise.all(workers.map((w) => w.line(/: ready\n/)));
     const victim = workers[0];
     const submit = start(submitArgs());
