@@ -199,4 +199,23 @@ describe.skipIf(why)('three worker processes, one SIGKILLed mid-chunk', () => {
       await tlsRedis.stop();
     }
   }, 60_000);
+
+  it('a catalogue split in 3 parts: every chunk scored against every part by two workers, merged exactly', async () => {
+    const splitDir = join(data, 'split');
+    const sp = run(['cluster', 'split-catalogue', items, '--parts', '3', '--out-dir', splitDir]);
+    expect(sp.status, sp.stderr).toBe(0);
+    expect(sp.stdout).toBe(`wrote ${splitDir}: 3 parts of 666, 667, 667 items\n`);
+    const out = join(data, 'out-split');
+    const ws = [worker(), worker()];
+    await Promise.all(ws.map((w) => w.line(/: ready\n/)));
+    const submit = start(['cluster', 'submit', '--redis', redis.url(), '--name', 'split', '--model', join(data, 'm.onnx'), '--catalogue', splitDir, '--input', input, '--out-dir', out, '--k', '7', '--chunk', '5000', '--wait']);
+    expect(await submit.exited, submit.log()).toBe(0);
+    expect(submit.log()).toContain('split: 5 chunks, 0 already committed, 15 enqueued');
+    expect(parts(out)).toEqual(nine.slice(0, 5));
+    expect(Buffer.concat(parts(out).map((f) => readFileSync(join(out, f)))).equals(expected)).toBe(true);
+    // The partials are gone once the job is done.
+    expect(readdirSync(out).sort()).toEqual(['_SUCCESS', '_manifest.json', ...nine.slice(0, 5)]);
+    for (const w of ws) w.child.kill('SIGTERM');
+    expect(await Promise.all(ws.map((w) => w.exited))).toEqual([0, 0]);
+  }, 60_000);
 });

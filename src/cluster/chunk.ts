@@ -7,8 +7,8 @@
  * lines within --max-errors go to `errors-NNNNN.jsonl` (committed before the part); one more
  * fails the chunk with a ChunkDataError naming the lines.
  */
-import { createReadStream, fsyncSync, openSync, closeSync, renameSync, unlinkSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 import type { Catalogue } from '../catalogue/catalogue.js';
 import type { Encoder } from '../encoder/encoder.js';
@@ -53,6 +53,13 @@ export interface ChunkJob {
   vocabulary: Vocabulary | null;
   threads: number;
   isa?: Level;
+  /** How history ids resolve (default: against `catalogue`); a split job's part resolves against all parts. */
+  ids?: IdResolver;
+  /**
+   * A split catalogue's part: write the chunk's partial top-k to `path` instead of its part, each
+   * line {u, i, s, r} with global rows (row + offset), bad lines inline ({line, error}).
+   */
+  partial?: { path: string; offset: number };
 }
 
 function blank(text: string): boolean {
@@ -78,13 +85,14 @@ function syncDir(dir: string): void {
 
 /** Scores the chunk and commits its part (a no-op when the part exists). Returns users scored and bad lines. */
 export async function scoreChunk(j: ChunkJob): Promise<{ scored: number; errors: number; skipped: boolean }> {
-  const part = join(j.outDir, partName(j.chunk.index, j.total));
+  const part = j.partial ? j.partial.path : join(j.outDir, partName(j.chunk.index, j.total));
   if (existsSync(part)) return { scored: 0, errors: 0, skipped: true };
   const o = j.options;
-  const ids = new IdResolver(j.catalogue, j.vocabulary);
+  const ids = j.ids ?? new IdResolver(j.catalogue, j.vocabulary);
   const scoreEntries = batchScorer({ encoder: j.encoder, catalogue: j.catalogue, ids, k: o.k, excludeHistory: o.excludeHistory, threads: j.threads, isa: j.isa });
   // Hidden (a leading dot): a `part-*` glob never sees a half-written part a killed worker left.
-  const tmp = join(j.outDir, `.${partName(j.chunk.index, j.total)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  const tmp = j.partial ? `${part}.${process.pid}.tmp` : join(j.outDir, `.${partName(j.chunk.index, j.total)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  if (j.partial) mkdirSync(dirname(part), { recursive: true });
   const sink = fileSink('--out-dir', tmp, null);
   const records = await recordSink('jsonl', sink, ids.vocabulary !== null || ids.stringIds);
   const c = j.chunk;
@@ -115,16 +123,23 @@ export async function scoreChunk(j: ChunkJob): Promise<{ scored: number; errors:
       const f = queue.shift() as { entries: Entry[]; result: Promise<Map<Entry, OutRow>> };
       const rows = await f.result;
       const out: OutRow[] = [];
+      let text = '';
       for (const e of f.entries) {
         if (e.error !== undefined) {
           bad.push({ line: e.line, error: e.error });
           if (bad.length > o.maxErrors) throw tooMany();
+          if (j.partial) text += `${JSON.stringify({ line: e.line, error: e.error })}\n`;
         } else {
-          out.push(rows.get(e) as OutRow);
+          const r = rows.get(e) as OutRow;
+          if (j.partial) {
+            const off = j.partial.offset;
+            text += `${JSON.stringify({ u: r.user, i: r.items, s: r.scores, r: r.items.map((id) => j.catalogue.row(id) + off) })}\n`;
+          } else out.push(r);
           scored++;
         }
       }
-      await records.write(out);
+      if (j.partial) await sink.write(text);
+      else await records.write(out);
     };
     const dispatch = (): void => {
       const entries = batch;
@@ -170,7 +185,7 @@ export async function scoreChunk(j: ChunkJob): Promise<{ scored: number; errors:
     await sink.sync();
     sinkOpen = false;
     await sink.close();
-    if (bad.length > 0) {
+    if (bad.length > 0 && !j.partial) {
       const errPath = join(j.outDir, `${partName(c.index, j.total, 'errors-')}.jsonl`);
       const errTmp = join(j.outDir, `.${partName(c.index, j.total, 'errors-')}.${process.pid}.tmp`);
       const es = fileSink('--out-dir', errTmp, null);
@@ -195,4 +210,23 @@ export async function scoreChunk(j: ChunkJob): Promise<{ scored: number; errors:
     }
   }
   return { scored, errors: bad.length, skipped: false };
+}
+
+/** Writes `text` to `path` through a hidden temporary file beside it (synced, renamed): whole or absent. */
+export function commitText(path: string, text: string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  const fd = openSync(tmp, 'wx');
+  try {
+    const b = Buffer.from(text);
+    let done = 0;
+    while (done < b.length) done += writeSync(fd, b, done, b.length - done);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  syncDir(dirname(path));
 }

@@ -10,3 +10,4 @@ export { ClusterConfigError, JobRefusedError, readSecret } from './safety.js';
 export { DEFAULT_QUEUE, type ChunkPayload } from './protocol.js';
 export { PeerMissingError } from '../errors.js';
 export { ClusterConnectError } from './peers.js';
+export { SPLIT, splitCatalogue, type SplitManifest } from './split.js';

@@ -52,7 +52,8 @@ export interface Manifest {
   name: string;
   input: { path: string; sha256: string; size: number; lines: number };
   model: { path: string; sha256: string };
-  catalogue: { path: string; digest: string };
+  /** A split catalogue (a directory with split.json): `parts` parts, digest of its split.json. */
+  catalogue: { path: string; digest: string; parts?: number };
   vocabulary: { path: string; sha256: string } | null;
   options: JobOptions;
   library: string;
@@ -103,6 +104,8 @@ export interface Sources {
   catalogue: string;
   vocabulary?: string | null;
   options: JobOptions;
+  /** A split catalogue: its digest and number of parts. */
+  split?: { digest: string; parts: number } | null;
 }
 
 /** The manifest of a job (reads the input once). */
@@ -113,7 +116,7 @@ export async function makeManifest(s: Sources): Promise<Manifest> {
     name: s.name,
     input: { path: s.input, sha256: plan.sha256, size: plan.size, lines: plan.lines },
     model: { path: s.model, sha256: fileSha256(s.model) },
-    catalogue: { path: s.catalogue, digest: catalogueDigest(s.catalogue) },
+    catalogue: s.split ? { path: s.catalogue, digest: s.split.digest, parts: s.split.parts } : { path: s.catalogue, digest: catalogueDigest(s.catalogue) },
     vocabulary: s.vocabulary ? { path: s.vocabulary, sha256: fileSha256(s.vocabulary) } : null,
     options: s.options,
     library: VERSION,

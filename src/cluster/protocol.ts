@@ -19,6 +19,8 @@ export interface ChunkPayload {
   options: JobOptions;
   chunk: ChunkPlan;
   total: number;
+  /** A split catalogue's part this job scores the chunk against. */
+  part?: number;
   /** HMAC-SHA256 of the rest (canonical JSON), with --secret-file. */
   sig?: string;
 }

@@ -4,7 +4,7 @@
  * report progress from Redis (chunks done, failures with reasons, live workers, ETA); waitForJob
  * writes _SUCCESS once every part is committed.
  */
-import { existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 
@@ -17,6 +17,7 @@ import { MANIFEST, type Manifest, SUCCESS, identityOf, makeManifest, manifestTex
 import { type RedisClient, bullmq, connected, redact, redisClient } from './peers.js';
 import { type ChunkPayload, DEFAULT_QUEUE, checkName, chunkJobId, jobKeys } from './protocol.js';
 import { ClusterConfigError, checkEvictionPolicy, sign } from './safety.js';
+import { SPLIT, readSplit, splitDigest } from './split.js';
 
 export interface ConnectOptions {
   /** redis:// or rediss:// URL (user:password@ for an ACL user). */
@@ -104,7 +105,12 @@ export async function submitJob(o: SubmitOptions): Promise<Submitted> {
   }
   const outDir = abs(o.outDir);
   mkdirSync(outDir, { recursive: true });
+  // A directory: a catalogue split by `cluster split-catalogue` (every chunk scored against every part).
+  const split = statSync(o.catalogue).isDirectory() ? readSplit(o.catalogue) : null;
+  if (statSync(o.catalogue).isDirectory() && !split) throw new InvalidArgumentError(`--catalogue ${o.catalogue}: a directory, but without ${SPLIT} (made by recscore cluster split-catalogue)`);
+  if (split && o.vocabulary) throw new InvalidArgumentError('--vocabulary with a split catalogue is not supported yet');
   const manifest = await makeManifest({
+    split: split ? { digest: splitDigest(split.text), parts: split.manifest.parts.length } : null,
     name: o.name,
     input: realpathSync(o.input),
     model: realpathSync(o.model),
@@ -142,36 +148,39 @@ export async function submitJob(o: SubmitOptions): Promise<Submitted> {
     const jobs: Array<{ name: string; data: ChunkPayload; opts: Record<string, unknown> }> = [];
     for (const ch of m.chunks) {
       if (done.has(ch.index)) continue;
-      const id = chunkJobId(o.name, mHash, ch.index);
-      const old = await c.queue.getJob(id);
-      if (old) {
-        const state = await old.getState();
-        // A chunk that failed for good (or finished with its part since lost) runs again.
-        if (state === 'failed' || state === 'completed') await old.remove();
-        else continue;
+      for (const part of m.catalogue.parts === undefined ? [undefined] : Array.from({ length: m.catalogue.parts }, (_, p) => p)) {
+        const id = `${chunkJobId(o.name, mHash, ch.index)}${part === undefined ? '' : `.p${part}`}`;
+        const old = await c.queue.getJob(id);
+        if (old) {
+          const state = await old.getState();
+          // A chunk that failed for good (or finished with its part since lost) runs again.
+          if (state === 'failed' || state === 'completed') await old.remove();
+          else continue;
+        }
+        const payload: ChunkPayload = {
+          v: 1,
+          name: o.name,
+          // This submission's paths (the content behind them is the manifest's: checked above).
+          input: manifest.input.path,
+          model: manifest.model.path,
+          catalogue: manifest.catalogue.path,
+          vocabulary: manifest.vocabulary?.path ?? null,
+          outDir,
+          manifest: mHash,
+          contract: m.contract,
+          library: m.library,
+          options: m.options,
+          chunk: ch,
+          total,
+        };
+        if (part !== undefined) payload.part = part;
+        if (o.secret) payload.sig = sign(payload as unknown as Record<string, unknown>, o.secret);
+        jobs.push({
+          name: `${o.name}/${ch.index}${part === undefined ? '' : `/${part}`}`,
+          data: payload,
+          opts: { jobId: id, attempts: o.attempts ?? 3, backoff: { type: 'exponential', delay: o.backoffMs ?? 1000 }, removeOnComplete: true, removeOnFail: false },
+        });
       }
-      const payload: ChunkPayload = {
-        v: 1,
-        name: o.name,
-        // This submission's paths (the content behind them is the manifest's: checked above).
-        input: manifest.input.path,
-        model: manifest.model.path,
-        catalogue: manifest.catalogue.path,
-        vocabulary: manifest.vocabulary?.path ?? null,
-        outDir,
-        manifest: mHash,
-        contract: m.contract,
-        library: m.library,
-        options: m.options,
-        chunk: ch,
-        total,
-      };
-      if (o.secret) payload.sig = sign(payload as unknown as Record<string, unknown>, o.secret);
-      jobs.push({
-        name: `${o.name}/${ch.index}`,
-        data: payload,
-        opts: { jobId: id, attempts: o.attempts ?? 3, backoff: { type: 'exponential', delay: o.backoffMs ?? 1000 }, removeOnComplete: true, removeOnFail: false },
-      });
     }
     for (let i = 0; i < jobs.length; i += 1000) await c.queue.addBulk(jobs.slice(i, i + 1000) as never);
     if (jobs.length === 0 && done.size === total) await writeSuccessFile(outDir, m);
@@ -229,7 +238,8 @@ async function statusWith(client: RedisClient, queue: BullQueue, o: ConnectOptio
   for (const j of await queue.getFailed(0, -1)) {
     if (!j.id?.startsWith(prefix)) continue;
     const d = j.data as ChunkPayload;
-    if (doneSet.has(String(d.chunk.index))) continue;
+    // A split job fails per (chunk, part): one entry per chunk.
+    if (doneSet.has(String(d.chunk.index)) || failed.some((f) => f.index === d.chunk.index)) continue;
     failed.push({ index: d.chunk.index, lines: [d.chunk.firstLine, d.chunk.firstLine + d.chunk.lines - 1], reason: j.failedReason, attempts: j.attemptsMade });
   }
   failed.sort((a, b) => a.index - b.index);

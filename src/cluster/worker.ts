@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 
 import { catalogueDigest, fileSha256 } from '../batch/checkpoint.js';
-import { Vocabulary } from '../batch/vocabulary.js';
-import type { Catalogue } from '../catalogue/catalogue.js';
+import { IdResolver, Vocabulary } from '../batch/vocabulary.js';
+import { Catalogue } from '../catalogue/catalogue.js';
 import type { Encoder } from '../encoder/encoder.js';
 import { writeAtomically } from '../atomic_file.js';
 import { loadPair } from '../cli/options.js';
@@ -26,6 +26,7 @@ import { ARITHMETIC_CONTRACT, MANIFEST, type Manifest, SUCCESS, partName, sha256
 import { type RedisClient, bullmq, connected, redisClient } from './peers.js';
 import { type ChunkPayload, DEFAULT_QUEUE, jobKeys } from './protocol.js';
 import { JobRefusedError, checkEvictionPolicy, confine, resolveRoots, verify } from './safety.js';
+import { SPLIT, mergeChunk, partialPath, readSplit, splitDigest, unionView } from './split.js';
 
 export interface WorkerOptions {
   /** redis:// or rediss:// URL (user:password@ for ACL users). */
@@ -69,6 +70,15 @@ interface Loaded {
   encoder: Encoder;
   catalogue: Catalogue;
   vocabulary: Vocabulary | null;
+  /** A split catalogue's part: ids resolved against every part, which stay open. */
+  ids?: IdResolver;
+  extra?: Catalogue[];
+}
+
+async function unload(l: Loaded | null): Promise<void> {
+  await l?.encoder.close();
+  await l?.catalogue.close();
+  for (const c of l?.extra ?? []) await c.close();
 }
 
 export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
@@ -103,22 +113,13 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
       const [k, v] = idle[i];
       loaded.delete(k);
       stats.loaded = loaded.size;
-      const l = await v.pair.catch(() => null);
-      await l?.encoder.close();
-      await l?.catalogue.close();
+      await unload(await v.pair.catch(() => null));
     }
   };
-  const acquire = (p: ChunkPayload, m: Manifest, paths: { model: string; catalogue: string; vocabulary: string | null }): { key: string; pair: Promise<Loaded> } => {
-    const key = `${m.model.sha256} ${m.catalogue.digest} ${m.vocabulary?.sha256 ?? '-'}`;
+  const acquire = (key: string, load: () => Promise<Loaded>): { key: string; pair: Promise<Loaded> } => {
     let e = loaded.get(key);
     if (!e) {
-      const pair = (async () => {
-        if (fileSha256(paths.model) !== m.model.sha256) throw new UnrecoverableError(`--model ${p.model} is not the model the job was submitted with (its SHA-256 differs)`);
-        if (catalogueDigest(paths.catalogue) !== m.catalogue.digest) throw new UnrecoverableError(`--catalogue ${p.catalogue} is not the catalogue the job was submitted with`);
-        const vocabulary = paths.vocabulary ? Vocabulary.load(paths.vocabulary, '--vocabulary') : null;
-        const loadedPair = await loadPair(paths.model, paths.catalogue, threads, o.isa);
-        return { ...loadedPair, vocabulary };
-      })();
+      const pair = load();
       e = { pair, users: 0, used: Date.now() };
       const entry = e;
       pair.catch(() => {
@@ -131,6 +132,27 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
     e.users++;
     return { key, pair: e.pair };
   };
+  const checkModel = (p: ChunkPayload, m: Manifest, path: string): void => {
+    if (fileSha256(path) !== m.model.sha256) throw new UnrecoverableError(`--model ${p.model} is not the model the job was submitted with (its SHA-256 differs)`);
+  };
+  const acquirePair = (p: ChunkPayload, m: Manifest, paths: { model: string; catalogue: string; vocabulary: string | null }): { key: string; pair: Promise<Loaded> } =>
+    acquire(`${m.model.sha256} ${m.catalogue.digest} ${m.vocabulary?.sha256 ?? '-'}`, async () => {
+      checkModel(p, m, paths.model);
+      if (catalogueDigest(paths.catalogue) !== m.catalogue.digest) throw new UnrecoverableError(`--catalogue ${p.catalogue} is not the catalogue the job was submitted with`);
+      const vocabulary = paths.vocabulary ? Vocabulary.load(paths.vocabulary, '--vocabulary') : null;
+      const loadedPair = await loadPair(paths.model, paths.catalogue, threads, o.isa);
+      return { ...loadedPair, vocabulary };
+    });
+  /** A split catalogue's part, with every other part open for id membership. */
+  const acquirePart = (p: ChunkPayload, m: Manifest, model: string, files: string[], part: number, digest: string): { key: string; pair: Promise<Loaded> } =>
+    acquire(`${m.model.sha256} ${m.catalogue.digest} part ${part}`, async () => {
+      checkModel(p, m, model);
+      if (catalogueDigest(files[part]) !== digest) throw new UnrecoverableError(`--catalogue ${p.catalogue}: part ${part} is not the one split.json describes`);
+      const loadedPair = await loadPair(model, files[part], threads, o.isa);
+      const extra = await Promise.all(files.filter((_, i) => i !== part).map((f) => Catalogue.open(f)));
+      const ids = new IdResolver(unionView(loadedPair.catalogue, [loadedPair.catalogue, ...extra]), null);
+      return { ...loadedPair, vocabulary: null, ids, extra };
+    });
 
   const keysOf = (name: string): { meta: string; done: string } => jobKeys(prefix, queue, name);
 
@@ -167,13 +189,29 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
       if (!plan || JSON.stringify(plan) !== JSON.stringify(p.chunk) || m.chunks.length !== p.total || JSON.stringify(m.options) !== JSON.stringify(p.options)) {
         throw new JobRefusedError(`chunk ${p.chunk.index} does not match ${p.outDir}/${MANIFEST}: refused`);
       }
-      const held = acquire(p, m, paths);
+      let split: { files: string[]; part: number; offset: number; digest: string } | null = null;
+      if (m.catalogue.parts !== undefined) {
+        confine('the split manifest', join(paths.catalogue, SPLIT), roots);
+        const sp = readSplit(paths.catalogue);
+        if (!sp || splitDigest(sp.text) !== m.catalogue.digest) throw new JobRefusedError(`--catalogue ${p.catalogue} is not the split catalogue the job was submitted with`);
+        const info = sp.manifest.parts[p.part ?? -1];
+        if (!info) throw new JobRefusedError(`part ${String(p.part)} is not a part of ${p.catalogue}`);
+        split = { files: sp.manifest.parts.map((x) => confine('--catalogue', join(paths.catalogue, x.file), roots)), part: p.part as number, offset: info.offset, digest: info.digest };
+      }
+      const total = m.chunks.length;
+      const held = split ? acquirePart(p, m, paths.model, split.files, split.part, split.digest) : acquirePair(p, m, paths);
       let r: Awaited<ReturnType<typeof scoreChunk>>;
       const t0 = performance.now();
       try {
         const l = await held.pair;
         log(`${where}: started`);
-        r = await scoreChunk({ input: paths.input, outDir, chunk: plan, total: m.chunks.length, options: m.options, ...l, threads, isa: o.isa });
+        const partial = split ? { path: partialPath(outDir, plan.index, total, split.part), offset: split.offset } : undefined;
+        r = split && existsSync(join(outDir, partName(plan.index, total))) ? { scored: 0, errors: 0, skipped: true } : await scoreChunk({ input: paths.input, outDir, chunk: plan, total, options: m.options, ...l, threads, isa: o.isa, partial });
+        // A split job's part is the merge of its partials, made by whoever commits the last one.
+        if (split && !(await mergeChunk({ outDir, chunk: plan, total, parts: split.files.length, k: m.options.k }))) {
+          log(`${where} (part ${split.part}): partial committed`);
+          return 'partial';
+        }
       } finally {
         await release(held.key);
       }
@@ -219,9 +257,7 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
       closing ??= (async () => {
         await worker.close();
         for (const e of loaded.values()) {
-          const v = await e.pair.catch(() => null);
-          await v?.encoder.close();
-          await v?.catalogue.close();
+          await unload(await e.pair.catch(() => null));
         }
         client.disconnect();
       })();
@@ -236,6 +272,7 @@ export async function writeSuccess(outDir: string, m: Manifest): Promise<boolean
   for (let i = 0; i < total; i++) if (!existsSync(join(outDir, partName(i, total)))) return false;
   // Temporary files of workers killed mid-chunk (their chunks were run again and committed).
   for (const f of readdirSync(outDir)) if (/^\.(part|errors)-\d+\..*\.tmp$/.test(f)) rmSync(join(outDir, f), { force: true });
+  rmSync(join(outDir, '.partials'), { recursive: true, force: true });
   if (existsSync(join(outDir, SUCCESS))) return true;
   const text = `${JSON.stringify({ name: m.name, chunks: total, lines: m.input.lines, library: m.library, contract: m.contract })}\n`;
   await writeAtomically(join(outDir, SUCCESS), async (fh) => {
