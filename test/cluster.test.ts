@@ -215,6 +215,22 @@ describe.skipIf(why)('three worker processes, one SIGKILLed mid-chunk', () => {
     expect(Buffer.concat(parts(out).map((f) => readFileSync(join(out, f)))).equals(expected)).toBe(true);
     // The partials are gone once the job is done.
     expect(readdirSync(out).sort()).toEqual(['_SUCCESS', '_manifest.json', ...nine.slice(0, 5)]);
+
+    // With a bias and an int8 scan copy, 4 parts, and bad lines within --max-errors: the same parts and errors.
+    const itb = join(data, 'itb.rsc');
+    expect(run(['catalogue', 'build', '--vectors', join(ex, 'items.npy'), '--bias', join(ex, 'bias.npy'), '--precision', 'int8', '--out', itb]).status).toBe(0);
+    expect(run(['cluster', 'split-catalogue', itb, '--parts', '4', '--out-dir', join(data, 'split-b')]).status).toBe(0);
+    const lines = readFileSync(input, 'utf8').split('\n').slice(0, 900);
+    lines.splice(300, 0, 'not json', '{"user": "z", "history": [99999]}');
+    const badIn = join(data, 'bad.jsonl');
+    writeFileSync(badIn, `${lines.join('\n')}\n`);
+    const single = run(['score', '--model', join(data, 'm.onnx'), '--catalogue', itb, '--input', badIn, '--out', join(dir, 'bad-single.jsonl'), '--k', '9', '--max-errors', '2', '--quiet']);
+    expect(single.status, single.stderr).toBe(0);
+    const outB = join(data, 'out-split-b');
+    const b = start(['cluster', 'submit', '--redis', redis.url(), '--name', 'split-b', '--model', join(data, 'm.onnx'), '--catalogue', join(data, 'split-b'), '--input', badIn, '--out-dir', outB, '--k', '9', '--chunk', '200', '--max-errors', '2', '--wait']);
+    expect(await b.exited, b.log()).toBe(0);
+    expect(Buffer.concat(parts(outB).map((f) => readFileSync(join(outB, f)))).equals(readFileSync(join(dir, 'bad-single.jsonl')))).toBe(true);
+    expect(readFileSync(join(outB, 'errors-00001.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'bad-single.jsonl.errors.jsonl'), 'utf8'));
     for (const w of ws) w.child.kill('SIGTERM');
     expect(await Promise.all(ws.map((w) => w.exited))).toEqual([0, 0]);
   }, 60_000);
