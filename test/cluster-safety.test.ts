@@ -220,4 +220,22 @@ describe.skipIf(why)('cluster safety', () => {
     expect(w.stats.loaded).toBe(1);
     expect(joined(join(rootA, 'lru-int8'))).toBe(expected);
   });
+
+  it('refuses a malformed payload once (a name that is not a job name, no chunk)', async () => {
+    await worker('q-malformed');
+    const q = new Queue('q-malformed', { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      const j = await q.add('x', { v: 1, name: '../../x', contract: 1 }, { attempts: 3 });
+      let state = '';
+      for (let i = 0; i < 200 && state !== 'failed'; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        state = await j.getState();
+      }
+      const f = await q.getJob(j.id as string);
+      expect(f?.failedReason).toBe('the job payload is malformed: refused');
+      expect(f?.attemptsMade).toBe(1);
+    } finally {
+      await q.close();
+    }
+  });
 });

@@ -24,7 +24,7 @@ import { defaultThreads } from '../native/cpu_quota.js';
 import { ChunkDataError, InputChangedError, scoreChunk } from './chunk.js';
 import { ARITHMETIC_CONTRACT, MANIFEST, type Manifest, SUCCESS, partName, sha256 } from './manifest.js';
 import { type RedisClient, bullmq, connected, redisClient } from './peers.js';
-import { type ChunkPayload, DEFAULT_QUEUE, jobKeys } from './protocol.js';
+import { type ChunkPayload, DEFAULT_QUEUE, checkName, jobKeys } from './protocol.js';
 import { JobRefusedError, checkEvictionPolicy, confine, resolveRoots, verify } from './safety.js';
 import { SPLIT, mergeChunk, partialPath, readSplit, splitDigest, unionView } from './split.js';
 
@@ -162,6 +162,7 @@ export async function startWorker(o: WorkerOptions): Promise<ClusterWorker> {
     try {
       if (o.secret) verify(p as unknown as Record<string, unknown>, o.secret);
       if (p.v !== 1) throw new JobRefusedError(`payload version ${String(p.v)} is not one this worker reads`);
+      if (typeof p.name !== 'string' || !checkName(p.name) || typeof p.chunk?.index !== 'number' || typeof p.total !== 'number') throw new JobRefusedError('the job payload is malformed: refused');
       if (p.contract !== contract) {
         // Not ours to run: back to the queue for a worker of the job's contract version.
         log(`${where}: arithmetic contract ${p.contract}, this worker computes ${contract}: left for another worker`);
