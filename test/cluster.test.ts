@@ -219,7 +219,7 @@ describe.skipIf(why)('three worker processes, one SIGKILLed mid-chunk', () => {
     // With a bias and an int8 scan copy, 4 parts, and bad lines within --max-errors: the same parts and errors.
     const itb = join(data, 'itb.rsc');
     expect(run(['catalogue', 'build', '--vectors', join(ex, 'items.npy'), '--bias', join(ex, 'bias.npy'), '--precision', 'int8', '--out', itb]).status).toBe(0);
-    expect(run(['cluster', 'split-catalogue', itb, '--parts', '4', '--out-dir', join(data, 'split-b')]).status).toBe(0);
+    expect(run(['catalogue', 'split', itb, '--parts', '4', '--out-dir', join(data, 'split-b')]).status).toBe(0);
     const lines = readFileSync(input, 'utf8').split('\n').slice(0, 900);
     lines.splice(300, 0, 'not json', '{"user": "z", "history": [99999]}');
     const badIn = join(data, 'bad.jsonl');

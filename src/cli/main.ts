@@ -75,6 +75,17 @@ export function program(): Command {
       console.log(`wrote ${out}: ${r.size} items, format version ${r.from} -> ${r.to}`);
     });
 
+  cat
+    .command('split <file>')
+    .description('split a catalogue by rows into P catalogue files keeping their ids (and split.json), for cluster jobs larger than one machine')
+    .addOption(new Option('--parts <p>', 'parts').argParser(positive('--parts', 4096)).makeOptionMandatory())
+    .requiredOption('--out-dir <dir>', 'where part-P.rsc and split.json go')
+    .action(async (file: string, o: { parts: number; outDir: string }) => {
+      const { splitCatalogue } = await import('../cluster/split.js');
+      const m = await splitCatalogue({ catalogue: file, parts: o.parts, outDir: o.outDir });
+      console.log(`wrote ${o.outDir}: ${m.parts.length} parts of ${m.parts.map((x) => x.rows).join(', ')} items`);
+    });
+
   scoreCommand(p);
   clusterCommand(p);
 
