@@ -3,12 +3,14 @@
  * killed after CLI_TIMEOUT_MS) on random JSONL input for `score` or `eval` (valid lines mixed
  * with null lines, wrong types, huge numbers, nesting a million levels deep, invalid UTF-8, BOMs,
  * CRLF), on hostile flags, on directories, FIFOs (with and without a writer), missing and
- * special files as paths, or resumes a stopped job from a corrupted `.progress` checkpoint.
- * Oracle: exit 0 with the right output (checked line by line against the library in this
- * process: encoder + catalogue, or `evaluate`), or exit 2 with a message (`recscore: …`, no
- * stack, no "internal error"; a bad line named by its number must be a bad line). Exit 1, a
- * stack or "internal error" is an untyped error; a signal or another exit code a crash; the
- * timeout a hang.
+ * special files as paths, or stops a `score` job (bad line, SIGKILL, SIGINT, SIGTERM) and resumes
+ * it from an intact or corrupted `.progress` checkpoint.
+ * Oracle (docs/pipelines.md): exit 0 with the right output (checked line by line against the
+ * library in this process: encoder + catalogue, or `evaluate`); exit 1 with `recscore: …` and no
+ * stack at the first bad line beyond --max-errors, with the users before it written; exit 2 with
+ * a message for a usage mistake or an unusable input (a line named by its number must be the
+ * right bad line). Another exit 1, a stack or "internal error" is an untyped error; a signal or
+ * another exit code a crash; the timeout a hang.
  *
  * This module holds the environment and picks a case; running the CLI is in gen_cli_exec.mjs,
  * the JSONL lines and the `score` oracle in gen_cli_jsonl.mjs, and the cases in gen_cli_score.mjs,

@@ -1,17 +1,29 @@
 /**
  * Family d (gen_cli.mjs): running the CLI. runCli starts `node <build>/cli.js` in its own process
- * group (stdin, when given, through a shell pipe) and kills the group after CLI_TIMEOUT_MS;
+ * group (stdin, when given, through a shell pipe) and kills the group after CLI_TIMEOUT_MS (or,
+ * with `kill`, sends a signal mid-run: after a file appears, or after a delay);
  * fifoWriter feeds a FIFO from a helper process; classifyRun sorts a run into exit 0, a typed
  * refusal (exit 2 with a `recscore: …` message, no stack), an untyped error, a crash or a hang.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CLI_TIMEOUT_MS = 10_000;
 
-export function runCli(ctx, args, { stdin = null, timeout = CLI_TIMEOUT_MS } = {}) {
+/**
+ * `env`: variables set (a value of undefined removes one; JOB_COMPLETION_INDEX is removed unless
+ * given). `kill`: { signal, afterFile, delayMs }: the signal goes to the process group `delayMs`
+ * after `afterFile` exists (polled every 2 ms), or after the start when `afterFile` is null.
+ */
+export function runCli(ctx, args, { stdin = null, timeout = CLI_TIMEOUT_MS, env = {}, kill = null } = {}) {
   return new Promise((resolve) => {
+    const childEnv = { ...process.env, NODE_OPTIONS: '' };
+    delete childEnv.JOB_COMPLETION_INDEX;
+    for (const [k, v] of Object.entries(env)) {
+      if (v === undefined) delete childEnv[k];
+      else childEnv[k] = v;
+    }
     // stdin, when given, comes through a shell pipe (a FIFO, as in `cat users.jsonl | recscore …`).
     let cmd = process.execPath;
     let argv = [ctx.cli, ...args];
@@ -21,7 +33,7 @@ export function runCli(ctx, args, { stdin = null, timeout = CLI_TIMEOUT_MS } = {
       cmd = 'sh';
       argv = ['-c', 'f=$1; shift; cat "$f" | "$@"', 'sh', src, process.execPath, ctx.cli, ...args];
     }
-    const child = spawn(cmd, argv, { cwd: ctx.caseDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn(cmd, argv, { cwd: ctx.caseDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: childEnv });
     let out = '';
     let err = '';
     let timedOut = false;
@@ -36,9 +48,33 @@ export function runCli(ctx, args, { stdin = null, timeout = CLI_TIMEOUT_MS } = {
         child.kill('SIGKILL');
       }
     }, timeout);
+    let exited = false;
+    let sent = null;
+    let poll = null;
+    const send = () => {
+      if (exited) return;
+      sent = kill.signal;
+      try {
+        process.kill(-child.pid, kill.signal);
+      } catch {
+        // gone
+      }
+    };
+    if (kill) {
+      if (kill.afterFile) {
+        poll = setInterval(() => {
+          if (exited || !existsSync(kill.afterFile)) return;
+          clearInterval(poll);
+          poll = null;
+          setTimeout(send, kill.delayMs);
+        }, 2);
+      } else setTimeout(send, kill.delayMs);
+    }
     child.on('exit', (code, signal) => {
+      exited = true;
       clearTimeout(t);
-      resolve({ code, signal, timedOut, stdout: out, stderr: err, args });
+      if (poll) clearInterval(poll);
+      resolve({ code, signal, timedOut, stdout: out, stderr: err, args, sent });
     });
   });
 }

@@ -1,11 +1,13 @@
 /**
  * Family d (gen_cli.mjs): JSONL input for `score` and `eval`, and what the CLI must make of it.
  * randomLine makes a valid or hostile line; scoreLine and evalLine say what a line means (a user,
- * a session, or why it is bad); simulateScore replays `score` over an input (--shard,
- * --max-errors); checkScoreRun checks a run's exit, output file and errors file against that
+ * a session, or why it is bad); simulateScore replays `score` over an input (--shard: 0-based,
+ * contiguous parts; --max-errors; --unknown), modelled on docs/pipelines.md, not on the CLI's
+ * code; checkScoreRun checks a run's exit status, output file and errors file against that
  * simulation and the library's own encoder + topK in this process.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 
 import { wrong } from './common.mjs';
 import { classifyRun } from './gen_cli_exec.mjs';
@@ -120,8 +122,14 @@ export function splitLines(buf) {
 const inCatalogue = (pair, id) => (typeof id === 'number' ? Number.isInteger(id) && id >= 0 && id < pair.cat.size : false);
 const isModelIndex = (pair, id) => typeof id === 'number' && Number.isInteger(id) && id >= 0 && id < pair.vocab;
 
-/** What a line means to `score`: a user or why not (null: blank). */
-function scoreLine(pair, text) {
+/**
+ * What a line means to `score` (docs/pipelines.md, #14): a user, or why it is a bad line, or null
+ * (blank). Bad: not JSON, not an object, a user that is not a string or a finite number, a history
+ * that is not an array or is over 2^20 ids, an id that is not a string or a safe integer, an id
+ * the catalogue or the model does not know (dropped instead with `--unknown skip`), or a history
+ * that is (or is left) empty.
+ */
+export function scoreLine(pair, text, unknown = 'error') {
   if (text.trim() === '') return null;
   let v;
   try {
@@ -133,8 +141,14 @@ function scoreLine(pair, text) {
   if (!(typeof v.user === 'string' || (typeof v.user === 'number' && Number.isFinite(v.user)))) return { bad: 'user' };
   if (!Array.isArray(v.history)) return { bad: 'history not an array' };
   if (v.history.length > MAX_HISTORY) return { bad: 'history too long' };
-  for (const id of v.history) if (!inCatalogue(pair, id) || !isModelIndex(pair, id)) return { bad: `history item ${typeof id === 'object' ? typeof id : String(id)}` };
-  return { user: v.user, history: v.history };
+  const history = [];
+  for (const id of v.history) {
+    if (!(typeof id === 'string' || Number.isSafeInteger(id))) return { bad: `history item of type ${id === null ? 'null' : typeof id}` };
+    if (inCatalogue(pair, id) && isModelIndex(pair, id)) history.push(id);
+    else if (unknown !== 'skip') return { bad: `unknown history item ${String(id)}` };
+  }
+  if (history.length === 0) return { bad: 'empty history' };
+  return { user: v.user, history };
 }
 
 export function evalLine(pair, text) {
@@ -196,53 +210,137 @@ export function compareScoreOutput(out, expected, where) {
   });
 }
 
-/** Simulates `score` over the input: which users get written, which lines are errors, where it stops. */
-function simulateScore(pair, input, { shard, maxErrors }) {
-  const lines = splitLines(input);
+/** The input's lines with the byte offset where each starts (offsets in the decompressed input). */
+export function lineSpans(buf) {
+  const out = [];
+  let start = 0;
+  for (;;) {
+    const nl = buf.indexOf(10, start);
+    if (nl < 0) break;
+    out.push({ start, text: buf.toString('utf8', start, nl).replace(/\r$/, '') });
+    start = nl + 1;
+  }
+  if (start < buf.length) out.push({ start, text: buf.toString('utf8', start).replace(/\r$/, '') });
+  return out;
+}
+
+/**
+ * The line numbers (1-based, inclusive range) of shard I of N (docs/pipelines.md, #14: I counts
+ * from 0; each shard one contiguous part, the parts concatenated in index order the whole input).
+ * A plain file is split by bytes: shard I holds the lines that start in
+ * [floor(I*S/N), floor((I+1)*S/N)) of its S bytes. A gzip file is split by lines: shard I holds
+ * lines floor(I*L/N)+1 .. floor((I+1)*L/N) of its L lines.
+ */
+export function shardRange(spans, size, shard, gzip) {
+  const { index: i, count: n } = shard;
+  if (n === 1) return { first: 1, last: spans.length };
+  if (gzip) {
+    const l = spans.length;
+    return { first: Math.floor((i * l) / n) + 1, last: Math.floor(((i + 1) * l) / n) };
+  }
+  const from = Math.floor((i * size) / n);
+  const to = Math.floor(((i + 1) * size) / n);
+  let first = spans.length + 1;
+  let last = 0;
+  spans.forEach((sp, k) => {
+    if (sp.start >= from && sp.start < to) {
+      first = Math.min(first, k + 1);
+      last = k + 1;
+    }
+  });
+  return { first, last };
+}
+
+/**
+ * Simulates `score` over the (decompressed) input: which users get written, which lines are
+ * recorded as bad, and the bad line it stops at (the first beyond --max-errors: exit 1).
+ */
+export function simulateScore(pair, input, { shard, maxErrors, unknown = 'error', gzip = false }) {
+  const spans = lineSpans(input);
+  const { first, last } = shardRange(spans, input.length, shard, gzip);
   const users = [];
+  const usersLines = [];
   const errors = [];
-  const overLimit = [];
   let stop = null;
-  for (let n = 1; n <= lines.length; n++) {
-    if ((n - 1) % shard.count !== shard.index - 1) continue;
-    const r = scoreLine(pair, lines[n - 1]);
+  for (let n = first; n <= last; n++) {
+    const r = scoreLine(pair, spans[n - 1].text, unknown);
     if (r === null) continue;
     if (r.bad) {
-      if (r.bad === 'history too long') overLimit.push(n);
       if (errors.length >= maxErrors) {
         stop = n;
         break;
       }
       errors.push(n);
-    } else users.push(r);
+    } else {
+      users.push(r);
+      usersLines.push(n);
+    }
   }
-  return { users, errors, stop, overLimit, lineCount: lines.length };
+  return { users, usersLines, errors, stop, first, last, lineCount: spans.length };
 }
 
+/** A `score` output file as text (a `.gz` output is gzip members, read as one stream). */
+export function readOutput(path) {
+  const b = readFileSync(path);
+  return path.endsWith('.gz') && b.length > 0 ? gunzipSync(b).toString('utf8') : b.toString('utf8');
+}
+
+/** The line numbers an errors file names (each record must give a line number and a reason). */
+export function errorLines(path, where) {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l, i) => {
+      let v;
+      try {
+        v = JSON.parse(l);
+      } catch {
+        wrong(`${where}: line ${i + 1} of the errors file is not JSON: ${l.slice(0, 80)}`);
+      }
+      if (!Number.isSafeInteger(v?.line) || typeof v.error !== 'string' || v.error === '') wrong(`${where}: errors file record ${i + 1} lacks a line number or a reason: ${l.slice(0, 80)}`);
+      return v.line;
+    });
+}
+
+/**
+ * Checks a `score` run (docs/pipelines.md, exit statuses): usage mistakes (`o.flagsValid` false,
+ * `o.usage` set) exit 2; valid flags on a usable input exit 0 with every user of the shard scored
+ * and the bad lines (at most --max-errors) recorded, or exit 1 at the first bad line beyond
+ * --max-errors, with the users before it written and the bad lines before it recorded. The
+ * errors file exists only when --max-errors allows bad lines. `o.ambiguous`: exit 2 is also right.
+ */
 export function checkScoreRun(ctx, r, pair, input, o, out, where = 'score') {
   const c = classifyRun(r);
   if (c.outcome !== 'ok' && c.outcome !== 'typed') return c;
-  const sim = simulateScore(pair, input, o);
-  const lineNo = c.message ? /line (\d+)/.exec(c.message)?.[1] : undefined;
-  if (c.outcome === 'typed') {
-    if (lineNo !== undefined && o.flagsValid && sim.stop !== null && Number(lineNo) !== sim.stop && !sim.overLimit.includes(sim.stop)) {
-      const text = splitLines(input)[Number(lineNo) - 1] ?? '';
-      wrong(`${where} stopped at line ${lineNo} (${text.slice(0, 60)}), but the first bad line beyond --max-errors is ${sim.stop}`);
-    }
-    if (lineNo !== undefined && o.flagsValid && sim.stop === null) {
-      const text = splitLines(input)[Number(lineNo) - 1] ?? '';
-      wrong(`${where} refused line ${lineNo} (${text.slice(0, 80)}), a valid line (or within --max-errors)`);
-    }
+  if (!o.flagsValid) {
+    if (r.code === 0) wrong(`${where} exited 0 with ${o.flagsWhy}, a usage mistake`);
+    if (r.code !== 2) wrong(`${where} exited ${r.code} with ${o.flagsWhy}, a usage mistake (usage mistakes exit 2): ${c.message}`);
     return c;
   }
-  if (!o.flagsValid) wrong(`${where} exited 0 with invalid flags: ${o.flagsWhy}`);
-  if (sim.stop !== null) wrong(`${where} exited 0, but line ${sim.stop} is bad beyond --max-errors ${o.maxErrors}: ${splitLines(input)[sim.stop - 1].slice(0, 80)}`);
-  if (!existsSync(out)) wrong(`${where} exited 0 without writing ${out}`);
-  const written = readFileSync(out, 'utf8').split('\n').filter(Boolean).length;
-  if (sim.overLimit.length && written > sim.users.length) wrong(`${where} scored line ${sim.overLimit[0]}, a history of more than 2^20 events (LIMITS.maxHistory)`);
-  compareScoreOutput(readFileSync(out, 'utf8'), expectedScores(pair, sim.users, o.k, o.excludeHistory), where);
+  if (r.code === 2 && o.ambiguous) return c;
+  const sim = simulateScore(pair, input, o);
+  const lines = splitLines(input);
+  const lineNo = c.message ? /line (\d+)/.exec(c.message)?.[1] : undefined;
+  if (r.code === 2) wrong(`${where} exited 2 (${c.message}) with valid flags on a usable input: bad lines exit 1 (#14), 2 is for usage mistakes and unusable inputs`);
+  if (r.code === 1) {
+    if (sim.stop === null) {
+      const text = lineNo === undefined ? '' : ` (${(lines[Number(lineNo) - 1] ?? '').slice(0, 80)})`;
+      wrong(`${where} exited 1 (${c.message})${text}, but no bad line goes beyond --max-errors ${o.maxErrors} in lines ${sim.first}..${sim.last}`);
+    }
+    if (lineNo === undefined || Number(lineNo) !== sim.stop) {
+      wrong(`${where} stopped at ${lineNo === undefined ? 'no line' : `line ${lineNo} (${(lines[Number(lineNo) - 1] ?? '').slice(0, 60)})`}, but the first bad line beyond --max-errors ${o.maxErrors} is ${sim.stop}: ${lines[sim.stop - 1].slice(0, 60)}`);
+    }
+  } else if (sim.stop !== null) {
+    wrong(`${where} exited 0, but line ${sim.stop} is bad beyond --max-errors ${o.maxErrors}: ${lines[sim.stop - 1].slice(0, 80)}`);
+  }
+  const tag = r.code === 1 ? `${where} (stopped at line ${sim.stop})` : where;
+  if (!existsSync(out)) wrong(`${tag} exited ${r.code} without writing ${out}`);
+  compareScoreOutput(readOutput(out), expectedScores(pair, sim.users, o.k, o.excludeHistory), tag);
   const errPath = `${out}.errors.jsonl`;
-  const errLines = existsSync(errPath) ? readFileSync(errPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).line) : [];
-  if (errLines.join(',') !== sim.errors.join(',')) wrong(`${where}: errors file names lines [${errLines}], expected [${sim.errors}]`);
-  return { outcome: 'correct', detail: `${sim.users.length} users scored, ${sim.errors.length} bad lines` };
+  if (o.maxErrors === 0 && existsSync(errPath)) wrong(`${tag} wrote ${errPath} with --max-errors 0 (it is written only when --max-errors allows bad lines)`);
+  const errLines = errorLines(errPath, tag);
+  if (errLines.join(',') !== sim.errors.join(',')) wrong(`${tag}: errors file names lines [${errLines}], expected [${sim.errors}]`);
+  if (r.code === 1) return { ...c, detail: `exit 1 at line ${sim.stop}, ${sim.users.length} users before it, ${sim.errors.length} bad lines recorded` };
+  return { outcome: 'correct', detail: `${sim.users.length} users scored (lines ${sim.first}..${sim.last}), ${sim.errors.length} bad lines` };
 }

@@ -1,22 +1,23 @@
 /**
  * Family d (gen_cli.mjs): paths and checkpoints. casePaths gives --model, --catalogue, --input or
  * --out as a directory, a FIFO, a missing path, /dev/null, /dev/zero, an empty or garbage file,
- * the wrong kind of file or an existing output; caseResume stops a `score` job at a bad line,
- * corrupts its `.progress` checkpoint and resumes it.
+ * the wrong kind of file or an existing output; caseResume stops a `score` job (a bad line beyond
+ * --max-errors, SIGKILL, SIGINT or SIGTERM), sometimes corrupts its `.progress` checkpoint as
+ * bytes, and resumes it.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 
 import { wrong } from './common.mjs';
 import { classifyRun, fifoWriter, runCli } from './gen_cli_exec.mjs';
-import { compareScoreOutput, expectedScores, validHistory } from './gen_cli_jsonl.mjs';
+import { compareScoreOutput, expectedScores, readOutput, validHistory } from './gen_cli_jsonl.mjs';
 
 export async function casePaths(ctx, rng) {
   const s = ctx.shared;
   const pair = s.small;
   const valid = join(ctx.caseDir, 'users.jsonl');
-  const content = Buffer.from(`${JSON.stringify({ user: 1, history: [1, 2] })}\n${JSON.stringify({ user: 2, history: [] })}\n`);
+  const content = Buffer.from(`${JSON.stringify({ user: 1, history: [1, 2] })}\n${JSON.stringify({ user: 2, history: [3] })}\n`);
   writeFileSync(valid, content);
   const out = join(ctx.caseDir, 'recs.jsonl');
   const pick = (role) => {
@@ -86,7 +87,7 @@ export async function casePaths(ctx, rng) {
     // Exit 0 is right for a FIFO with a writer, and for empty streams (an empty file, /dev/null).
     const empty = role === 'input' && (inputKind === 'empty' || inputKind === 'devnull');
     if (!(role === 'inputFifoWriter' || empty)) wrong(`${cmd} exited 0 with ${what}`);
-    const users = empty ? [] : [{ user: 1, history: [1, 2] }, { user: 2, history: [] }];
+    const users = empty ? [] : [{ user: 1, history: [1, 2] }, { user: 2, history: [3] }];
     if (cmd === 'score') compareScoreOutput(readFileSync(outPath, 'utf8'), expectedScores(pair, users, 100, true), 'score');
     return { outcome: 'correct', detail: `exit 0 with ${what}` };
   } finally {
@@ -94,102 +95,190 @@ export async function casePaths(ctx, rng) {
   }
 }
 
+/**
+ * A job stopped, then resumed (docs/pipelines.md, Resuming): stopped at a bad line beyond
+ * --max-errors (exit 1; the line is then fixed), by SIGKILL mid-run, or by SIGINT/SIGTERM (exit
+ * 130/143, "stopped after line L", lines up to L written), or never started (--resume on a new
+ * job starts it). The checkpoint is an opaque file to the harness (its format is the CLI's own):
+ * it is left alone or corrupted as bytes. Then `--resume` (again after a second SIGKILL, at
+ * times) must end with the output of an uninterrupted run, or refuse the corrupted checkpoint
+ * with exit 2; a finished job resumed again changes nothing; no temporary file is left behind.
+ */
 export async function caseResume(ctx, rng) {
   const s = ctx.shared;
   const pair = s.small;
-  const n = rng.int(4, 14);
-  const badAt = rng.int(2, n);
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ user: i + 1, history: validHistory(rng, pair, 5) }));
-  const good = lines[badAt - 1];
-  lines[badAt - 1] = 'null';
+  const how = rng.weighted([
+    [4, 'bad line'],
+    [4, 'SIGKILL'],
+    [1, 'SIGTERM'],
+    [1, 'SIGINT'],
+    [1, 'fresh'],
+  ]);
+  const big = how.startsWith('SIG');
+  const n = big ? rng.int(300, 4000) : rng.int(4, 14);
+  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ user: i + 1, history: validHistory(rng, pair, 5).concat([rng.int(0, pair.vocab - 1)]) }));
+  // 'bad line': nb bad lines with --max-errors nb - 1; the job stops at the last one, which is then fixed.
+  const nb = how === 'bad line' ? rng.int(1, 3) : 0;
+  const badAt = nb ? rng.shuffle(Array.from({ length: n - 1 }, (_, i) => i + 2)).slice(0, nb).sort((a, b) => a - b) : [];
+  const maxErrors = badAt.length ? badAt.length - 1 : rng.pick([0, 0, 2]);
+  const stopAt = badAt.length ? badAt[badAt.length - 1] : null;
+  const fixed = stopAt ? lines[stopAt - 1] : null;
+  for (const b of badAt) lines[b - 1] = rng.pick(['null', '{"user":1,"history":[]}', `{"user":1,"history":[${pair.vocab + 3}]}`, '{"user":1,"history":"x"}', '{']);
   const inPath = join(ctx.caseDir, 'users.jsonl');
-  const out = join(ctx.caseDir, 'recs.jsonl');
-  writeFileSync(inPath, `${lines.join('\n')}\n`);
-  const base = ['score', '--model', pair.model, '--catalogue', pair.catalogue, '--input', inPath, '--out', out, '--batch', String(rng.int(1, 3)), '--threads', '1', '--k', '5'];
-  ctx.kind = `recscore score --resume: ${n} lines, line ${badAt} bad first`;
-  const r1 = await runCli(ctx, base);
-  const c1 = classifyRun(r1);
-  if (c1.outcome !== 'typed') {
-    if (c1.outcome === 'ok') wrong(`the first run exited 0 despite line ${badAt} = null and --max-errors 0`);
-    return { ...c1, detail: `first run: ${c1.detail}` };
-  }
+  const gz = rng.bool(0.25);
+  const out = join(ctx.caseDir, gz ? 'recs.jsonl.gz' : 'recs.jsonl');
   const ck = `${out}.progress`;
+  const write = () => writeFileSync(inPath, `${lines.join('\n')}\n`);
+  write();
+  const batch = big ? rng.pick([1, 2, 4, 16, 64]) : rng.int(1, 3);
+  const base = ['score', '--model', pair.model, '--catalogue', pair.catalogue, '--input', inPath, '--out', out, '--batch', String(batch), '--threads', '1', '--k', '5', '--max-errors', String(maxErrors)];
+  const what = `${n} lines, batch ${batch}, --max-errors ${maxErrors}${gz ? ', .gz output' : ''}`;
+  const users = (upto) =>
+    lines
+      .map((l, i) => ({ l, i }))
+      .filter(({ l, i }) => i < upto && !badAt.slice(0, -1).includes(i + 1))
+      .map(({ l }) => JSON.parse(l));
+  const stopArgs = how === 'fresh' ? [...base, '--resume'] : base;
+  // Some kills land in the first milliseconds of the output, before or as the first checkpoint is written.
+  const kill = big ? { signal: how, afterFile: rng.bool(0.85) ? out : null, delayMs: rng.bool(0.3) ? rng.int(0, 8) : rng.int(0, 400) } : null;
+  ctx.kind = `recscore score --resume, stopped by ${how === 'bad line' ? `bad lines ${badAt}` : how}${kill ? ` ${kill.delayMs} ms after ${kill.afterFile ? 'the output appears' : 'the start'}` : ''}: ${what}`;
+  const r1 = await runCli(ctx, stopArgs, { kill });
+  let c1;
+  if (how === 'bad line') {
+    c1 = classifyRun(r1);
+    if (c1.outcome === 'ok') wrong(`the first run exited 0 despite bad line ${stopAt} beyond --max-errors ${maxErrors}`);
+    if (c1.outcome !== 'typed') return { ...c1, detail: `first run: ${c1.detail}` };
+    if (r1.code !== 1) wrong(`the first run exited ${r1.code} for bad line ${stopAt} beyond --max-errors (it must exit 1): ${c1.message}`);
+    if (/line (\d+)/.exec(c1.message)?.[1] !== String(stopAt)) wrong(`the first run stopped with "${c1.message}", expected line ${stopAt}`);
+    compareScoreOutput(readOutput(out), expectedScores(pair, users(stopAt - 1), 5, true), `stopped at line ${stopAt}`);
+    lines[stopAt - 1] = fixed;
+    write();
+  } else if (how === 'fresh') {
+    c1 = classifyRun(r1);
+    if (c1.outcome !== 'ok') return { ...c1, detail: `--resume of a new job: ${c1.detail}` };
+  } else {
+    const sig = { SIGINT: 130, SIGTERM: 143 }[how];
+    if (r1.timedOut) return { outcome: 'hang', detail: `first run: no exit within 10 s (killed)` };
+    if (r1.code === 0 || r1.signal === how) {
+      // Done before the signal came, or the signal came as it was exiting.
+    } else if (sig && r1.code === sig) {
+      const m = /stopped after line (\d+); rerun with --resume/.exec(r1.stderr);
+      if (!m) wrong(`${how}: exit ${sig} without "stopped after line L; rerun with --resume": ${r1.stderr.slice(0, 200)}`);
+      compareScoreOutput(readOutput(out), expectedScores(pair, users(Number(m[1])), 5, true), `${how}: stopped after line ${m[1]}`);
+    } else if (r1.signal !== 'SIGKILL') {
+      const c = classifyRun(r1);
+      return { ...c, outcome: c.outcome === 'typed' || c.outcome === 'ok' ? 'untyped' : c.outcome, detail: `first run (${how}): exit ${r1.code ?? r1.signal}: ${c.detail ?? ''}` };
+    }
+  }
   const corruption = corruptCheckpoint(rng, ck, ctx);
-  lines[badAt - 1] = good;
-  writeFileSync(inPath, `${lines.join('\n')}\n`);
-  ctx.kind = `recscore score --resume: ${n} lines, line ${badAt} fixed; checkpoint ${corruption}`;
-  const r2 = await runCli(ctx, [...base, '--resume']);
+  ctx.kind = `${ctx.kind}; checkpoint ${corruption.what}`;
+  const expected = expectedScores(pair, users(n), 5, true);
+  let r2 = null;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    // A second SIGKILL, at times, in the resumed run.
+    const kill2 = big && attempt === 0 && rng.bool(0.3) ? { signal: 'SIGKILL', afterFile: null, delayMs: rng.int(100, 700) } : null;
+    r2 = await runCli(ctx, [...base, '--resume'], { kill: kill2 });
+    if (!(kill2 && r2.signal === 'SIGKILL')) break;
+  }
   const c2 = classifyRun(r2);
+  if (corruption.must === 'refuse') {
+    if (c2.outcome === 'ok') wrong(`--resume accepted a checkpoint ${corruption.what} (${corruption.why})`);
+    if (c2.outcome === 'typed' && r2.code !== 2) wrong(`--resume with a checkpoint ${corruption.what} exited ${r2.code} (an unreadable checkpoint exits 2): ${c2.message}`);
+    return { ...c2, detail: `resume: ${c2.detail}` };
+  }
+  if (c2.outcome === 'typed') {
+    if (corruption.must === 'resume') wrong(`--resume refused an intact checkpoint after ${how}: ${c2.message}`);
+    if (r2.code !== 2) wrong(`--resume with a checkpoint ${corruption.what} exited ${r2.code} (a usable input and no bad line: an unreadable checkpoint exits 2): ${c2.message}`);
+    return { ...c2, detail: `resume: ${c2.detail}` };
+  }
   if (c2.outcome !== 'ok') return { ...c2, detail: `resume: ${c2.detail}` };
-  const users = lines.map((l) => JSON.parse(l));
-  compareScoreOutput(readFileSync(out, 'utf8'), expectedScores(pair, users, 5, true), `resume with checkpoint ${corruption}`);
-  return { outcome: 'correct', detail: `resumed to ${n} users` };
+  const text = readOutput(out);
+  compareScoreOutput(text, expected, `resumed after ${how} with checkpoint ${corruption.what}`);
+  const errs = existsSync(`${out}.errors.jsonl`) ? readFileSync(`${out}.errors.jsonl`, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).line) : [];
+  if (errs.join(',') !== badAt.slice(0, -1).join(',')) wrong(`resumed after ${how}: the errors file names lines [${errs}], expected [${badAt.slice(0, -1)}]`);
+  if (rng.bool(0.3)) {
+    // A finished job resumed again: exit 0, nothing changed.
+    const before = readFileSync(out);
+    const r3 = await runCli(ctx, [...base, '--resume']);
+    const c3 = classifyRun(r3);
+    if (c3.outcome !== 'ok') return { ...c3, detail: `resume of a finished job: ${c3.detail}` };
+    if (!readFileSync(out).equals(before)) wrong('--resume of a finished job changed its output');
+  }
+  const allowed = new Set(['users.jsonl', basename(out), basename(ck), `${basename(out)}.errors.jsonl`, 'stdin-content', 'fifo-content.jsonl']);
+  const left = readdirSync(ctx.caseDir).filter((f) => !allowed.has(f));
+  if (left.length) wrong(`files left behind after the resumed job: ${left.join(', ')} (no temporary file is ever created)`);
+  return { outcome: 'correct', detail: `resumed after ${how} to ${n} lines (checkpoint ${corruption.what})` };
 }
 
+/**
+ * Corrupts the checkpoint as bytes (its format is the CLI's business). `must`: 'resume' (left
+ * intact), 'refuse' (an old-version JSON checkpoint, refused as unreadable per the CHANGELOG, or
+ * none that can be read), or 'either' (a refusal with exit 2, or a resume that ends right).
+ */
 function corruptCheckpoint(rng, path, ctx) {
-  if (!existsSync(path)) return '(none written)';
-  const text = readFileSync(path, 'utf8');
+  if (!existsSync(path)) return { what: '(none written)', must: 'either' };
+  const buf = statSync(path).isFile() ? readFileSync(path) : Buffer.alloc(0);
   const how = rng.weighted([
-    [2, 'none'],
+    [8, 'none'],
     [2, 'truncate'],
     [1, 'garbage'],
     [1, 'empty'],
-    [2, 'notObject'],
-    [6, 'field'],
+    [2, 'oldJson'],
+    [3, 'flip'],
+    [1, 'zeroHalf'],
+    [1, 'swapHalves'],
     [1, 'deep'],
-    [1, 'utf8'],
     [1, 'directory'],
     [1, 'fifo'],
   ]);
-  if (how === 'none') return 'intact';
+  if (how === 'none') return { what: 'intact', must: 'resume' };
   if (how === 'truncate') {
-    const len = rng.int(0, text.length - 1);
-    writeFileSync(path, text.slice(0, len));
-    return `truncated to ${len} chars`;
+    const len = rng.int(0, Math.max(0, buf.length - 1));
+    writeFileSync(path, buf.subarray(0, len));
+    return { what: `truncated to ${len} of ${buf.length} bytes`, must: 'either' };
   }
   if (how === 'garbage') {
-    writeFileSync(path, rng.bytes(rng.int(1, 300)));
-    return 'random bytes';
+    writeFileSync(path, rng.bytes(rng.int(1, 3000)));
+    return { what: 'random bytes', must: 'refuse', why: 'random bytes' };
   }
   if (how === 'empty') {
     writeFileSync(path, '');
-    return 'empty';
+    return { what: 'empty', must: 'refuse', why: 'an empty file holds no checkpoint' };
   }
-  if (how === 'notObject') {
-    const v = rng.pick(['null', '[]', '1', '"x"', 'true', '[{"nextLine":1}]']);
+  if (how === 'oldJson') {
+    const v = rng.pick([
+      JSON.stringify({ nextLine: 2, inputBytes: 10, outBytes: 0, errorBytes: 0, scored: 0, errors: 0, complete: false }),
+      JSON.stringify({ nextLine: 1, inputBytes: 0, outBytes: 0, errorBytes: 0, scored: 0, errors: 0, complete: true }),
+      'null',
+      '[]',
+      '{}',
+    ]);
     writeFileSync(path, v);
-    return v;
+    return { what: `replaced by JSON ${v.slice(0, 40)}`, must: 'refuse', why: 'checkpoints of earlier versions are refused as unreadable' };
+  }
+  if (how === 'flip') {
+    const b = Buffer.from(buf);
+    const flips = rng.int(1, 3);
+    for (let i = 0; i < flips && b.length > 0; i++) b[rng.int(0, b.length - 1)] ^= 1 << rng.int(0, 7);
+    writeFileSync(path, b);
+    return { what: `${flips} bit(s) flipped`, must: 'either' };
+  }
+  if (how === 'zeroHalf' || how === 'swapHalves') {
+    const h = Math.floor(buf.length / 2);
+    const b = how === 'zeroHalf' ? Buffer.concat(rng.bool(0.5) ? [Buffer.alloc(h), buf.subarray(h)] : [buf.subarray(0, h), Buffer.alloc(buf.length - h)]) : Buffer.concat([buf.subarray(h), buf.subarray(0, h)]);
+    writeFileSync(path, b);
+    return { what: how === 'zeroHalf' ? 'half zeroed' : 'halves swapped', must: 'either' };
   }
   if (how === 'deep') {
     writeFileSync(path, `${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`);
-    return 'nested 1M deep';
-  }
-  if (how === 'utf8') {
-    writeFileSync(path, Buffer.concat([Buffer.from(text.slice(0, 10)), Buffer.from([0xff, 0xfe]), Buffer.from(text.slice(10))]));
-    return 'invalid UTF-8';
+    return { what: 'nested 1M deep', must: 'refuse', why: 'not a checkpoint' };
   }
   if (how === 'directory') {
     rmSync(path);
     mkdirSync(path);
-    return 'a directory';
+    return { what: 'a directory', must: 'refuse', why: 'a directory' };
   }
-  if (how === 'fifo') {
-    rmSync(path);
-    execFileSync('mkfifo', [path]);
-    return 'a FIFO';
-  }
-  const ck = JSON.parse(text);
-  const field = rng.pick(['nextLine', 'inputBytes', 'outBytes', 'errorBytes', 'scored', 'errors', 'complete', 'k', 'shard', 'identity', 'excludeHistory', 'inputTail', 'input', 'drop']);
-  if (field === 'drop') {
-    const k = rng.pick(Object.keys(ck));
-    delete ck[k];
-    writeFileSync(path, JSON.stringify(ck));
-    return `without ${k}`;
-  }
-  // Values a reader can tell are wrong (a plausible value, like complete: true or outBytes: 0,
-  // is a different checkpoint, not a corrupt one).
-  const v = rng.pick(field === 'complete' || field === 'excludeHistory' ? ['x', 1, null, [], {}] : [-1, 1.5, 1e20, 'x', null, true, [], {}, 2 ** 53, NaN]);
-  ck[field] = v;
-  writeFileSync(path, JSON.stringify(ck));
-  return `${field} = ${JSON.stringify(v)}`;
+  rmSync(path);
+  execFileSync('mkfifo', [path]);
+  return { what: 'a FIFO', must: 'refuse', why: 'a FIFO' };
 }
