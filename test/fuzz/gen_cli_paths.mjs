@@ -155,6 +155,8 @@ export async function caseResume(ctx, rng) {
     write();
   } else if (how === 'fresh') {
     c1 = classifyRun(r1);
+    // "--resume on a job that has not written anything starts it" (docs/pipelines.md).
+    if (c1.outcome === 'typed') wrong(`--resume of a new job on valid lines exited ${r1.code}: ${c1.message}`);
     if (c1.outcome !== 'ok') return { ...c1, detail: `--resume of a new job: ${c1.detail}` };
   } else {
     const sig = { SIGINT: 130, SIGTERM: 143 }[how];
