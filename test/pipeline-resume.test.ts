@@ -5,7 +5,7 @@
  * committed, status 130/143). No temporary file is left in any case: each scenario ends with a
  * listing of the directory.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,5 +159,30 @@ describe('signals', () => {
     expect(again.status, again.stderr).toBe(0);
     expect(gunzipSync(readFileSync(join(work, 'out.jsonl.gz'))).toString()).toBe(whole);
     expect(listing(work)).toEqual(['out.jsonl.gz', 'out.jsonl.gz.progress']);
+  });
+
+  it('a job killed before its first commit (an empty checkpoint, uncommitted output) starts again with --resume', () => {
+    rmSync(work, { recursive: true, force: true });
+    mkdirSync(work);
+    writeFileSync(join(work, 'x.jsonl'), manyText);
+    // What a SIGKILL in the first milliseconds leaves: the checkpoint made, its first slot not yet
+    // written, some output not yet committed.
+    writeFileSync(join(work, 'out.jsonl.progress'), '');
+    writeFileSync(join(work, 'out.jsonl'), whole.slice(0, 100));
+    const r = run(args('x.jsonl', 'out.jsonl', ['--resume']), { cwd: work });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(work, 'out.jsonl'), 'utf8')).toBe(whole);
+    expect(listing(work)).toEqual(['out.jsonl', 'out.jsonl.progress', 'x.jsonl']);
+  });
+
+  it('a checkpoint that is a FIFO is refused at once (exit 2), not opened', () => {
+    rmSync(work, { recursive: true, force: true });
+    mkdirSync(work);
+    writeFileSync(join(work, 'x.jsonl'), manyText);
+    writeFileSync(join(work, 'out.jsonl'), '');
+    expect(spawnSync('mkfifo', [join(work, 'out.jsonl.progress')]).status).toBe(0);
+    const r = run(args('x.jsonl', 'out.jsonl', ['--resume']), { cwd: work }); // run() kills after 60 s: a hang fails
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr.trim()).toBe(`recscore: checkpoint out.jsonl.progress is unreadable: delete it or run without --resume`);
   });
 });

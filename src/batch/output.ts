@@ -5,7 +5,7 @@
  * to a checkpoint is still a whole gzip stream (gzip, zcat, DuckDB and Python read members on).
  * A reader that goes away (EPIPE: `| head -1`) marks the sink closed; the job then ends quietly.
  */
-import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 
@@ -56,18 +56,25 @@ export function fileSink(flag: string, path: string, keep: number | null, text =
   };
 }
 
-/** The size of an open-able regular file, or -1 when it is missing. */
+/**
+ * The size of what is at `path`, or -1 when nothing is. Only stat: opening a FIFO with no writer
+ * would block the main thread forever (callers that read the file check that it is a regular one).
+ */
 export function sizeOf(path: string): number {
-  let fd: number;
   try {
-    fd = openSync(path, 'r');
+    return statSync(path).size;
   } catch {
     return -1;
   }
+}
+
+/** Whether `path` is a regular file of 0 bytes. */
+export function isEmptyFile(path: string): boolean {
   try {
-    return fstatSync(fd).size;
-  } finally {
-    closeSync(fd);
+    const st = statSync(path);
+    return st.isFile() && st.size === 0;
+  } catch {
+    return false;
   }
 }
 

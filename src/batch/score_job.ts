@@ -26,7 +26,7 @@ import { checkInput } from './input.js';
 import { type OutRow, type RecordSink, recordSink } from './columnar_out.js';
 import { type Entry, batchScorer } from './score_batch.js';
 import { outputFormat, preload } from './formats.js';
-import { type Sink, fileSink, sizeOf, stdoutSink } from './output.js';
+import { type Sink, fileSink, isEmptyFile, sizeOf, stdoutSink } from './output.js';
 import { type ProgressStream, progress } from './progress.js';
 import { parseUserLine, resolveHistory, userRecord } from './records.js';
 import type { Shard, ShardLine } from './shard.js';
@@ -127,8 +127,11 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   const ckPath = toStdout || columnar ? null : `${o.out}.progress`;
   let ck: Checkpoint = { identity, nextLine: 1, inputBytes: 0, inputCrc: 0, outBytes: 0, errorBytes: 0, scored: 0, errors: 0, complete: false };
   let seq = -1;
-  // --resume on a job that never wrote anything starts it: a retried pod or script can always pass it.
-  const fresh = o.resume && ckPath !== null && sizeOf(ckPath) < 0 && sizeOf(o.out) <= 0;
+  // --resume on a job that never committed anything starts it: a retried pod or script can always
+  // pass it. That is no checkpoint and no output, or a checkpoint still empty (a job killed before
+  // its first commit: the checkpoint file is made first, its first slot written only after the
+  // output is synced, so whatever output there is was never committed).
+  const fresh = o.resume && ckPath !== null && ((sizeOf(ckPath) < 0 && sizeOf(o.out) <= 0) || isEmptyFile(ckPath));
   if (o.resume && ckPath && !fresh) {
     const prev = readCheckpoint(ckPath);
     if (prev.identity !== identity) {
