@@ -6,7 +6,7 @@
  * listing of the directory.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -161,18 +161,25 @@ describe('signals', () => {
     expect(listing(work)).toEqual(['out.jsonl.gz', 'out.jsonl.gz.progress']);
   });
 
-  it('a job killed before its first commit (an empty checkpoint, uncommitted output) starts again with --resume', () => {
-    rmSync(work, { recursive: true, force: true });
-    mkdirSync(work);
-    writeFileSync(join(work, 'x.jsonl'), manyText);
-    // What a SIGKILL in the first milliseconds leaves: the checkpoint made, its first slot not yet
-    // written, some output not yet committed.
-    writeFileSync(join(work, 'out.jsonl.progress'), '');
-    writeFileSync(join(work, 'out.jsonl'), whole.slice(0, 100));
-    const r = run(args('x.jsonl', 'out.jsonl', ['--resume']), { cwd: work });
-    expect(r.status, r.stderr).toBe(0);
-    expect(readFileSync(join(work, 'out.jsonl'), 'utf8')).toBe(whole);
-    expect(listing(work)).toEqual(['out.jsonl', 'out.jsonl.progress', 'x.jsonl']);
+  it('a job SIGKILLed as soon as its checkpoint exists (before its first commit) resumes to the whole output', async () => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      rmSync(work, { recursive: true, force: true });
+      mkdirSync(work);
+      writeFileSync(join(work, 'x.jsonl'), manyText);
+      const progress = join(work, 'out.jsonl.progress');
+      const child = spawn(process.execPath, [cli, ...args('x.jsonl', 'out.jsonl')], { cwd: work, stdio: 'ignore' });
+      const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+      // Killed the moment the checkpoint file appears (before the job's first commit).
+      while (!existsSync(progress) && child.exitCode === null) await new Promise((r) => setImmediate(r));
+      child.kill('SIGKILL');
+      await exited;
+      // Killed between the checkpoint's creation and its first slot: there is no output yet.
+      if (readFileSync(progress).length === 0) expect(existsSync(join(work, 'out.jsonl'))).toBe(false);
+      const r = run(args('x.jsonl', 'out.jsonl', ['--resume']), { cwd: work });
+      expect(r.status, r.stderr).toBe(0);
+      expect(readFileSync(join(work, 'out.jsonl'), 'utf8')).toBe(whole);
+      expect(listing(work)).toEqual(['out.jsonl', 'out.jsonl.progress', 'x.jsonl']);
+    }
   });
 
   it('a checkpoint that is a FIFO is refused at once (exit 2), not opened', () => {

@@ -13,7 +13,7 @@
  * running CRC-32 of the bytes read up to the checkpoint (`inputCrc`, `inputBytes`).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fdatasync, fstatSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, fstatSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 
@@ -100,11 +100,20 @@ export class CheckpointFile {
   #fd: number;
   #seq: number;
 
-  /** `seq`: the sequence number of the checkpoint the file holds (-1: a new file). */
-  constructor(path: string, seq: number) {
+  /**
+   * `seq`: the sequence number of the checkpoint the file holds (-1: a new file, which gets
+   * `initial` in its first slot at once, synced before anything else is written: a job killed
+   * before its first commit leaves a checkpoint --resume reads, not an empty file).
+   */
+  constructor(path: string, seq: number, initial?: Checkpoint) {
     this.path = path;
     this.#fd = openSync(path, seq < 0 ? 'w' : 'r+');
     this.#seq = seq;
+    if (seq < 0 && initial) {
+      this.#seq = 0;
+      writeSync(this.#fd, slotText(initial, 0), 0, SLOT, 0);
+      fdatasyncSync(this.#fd);
+    }
   }
 
   /** Writes the slot, then syncs it (off the main thread). */

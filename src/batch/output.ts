@@ -68,7 +68,7 @@ export function sizeOf(path: string): number {
   }
 }
 
-/** Whether `path` is a regular file of 0 bytes. */
+/** Whether `path` is a regular file of 0 bytes (stat only). */
 export function isEmptyFile(path: string): boolean {
   try {
     const st = statSync(path);

@@ -127,11 +127,10 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   const ckPath = toStdout || columnar ? null : `${o.out}.progress`;
   let ck: Checkpoint = { identity, nextLine: 1, inputBytes: 0, inputCrc: 0, outBytes: 0, errorBytes: 0, scored: 0, errors: 0, complete: false };
   let seq = -1;
-  // --resume on a job that never committed anything starts it: a retried pod or script can always
-  // pass it. That is no checkpoint and no output, or a checkpoint still empty (a job killed before
-  // its first commit: the checkpoint file is made first, its first slot written only after the
-  // output is synced, so whatever output there is was never committed).
-  const fresh = o.resume && ckPath !== null && ((sizeOf(ckPath) < 0 && sizeOf(o.out) <= 0) || isEmptyFile(ckPath));
+  // --resume on a job that never wrote anything starts it: a retried pod or script can always pass
+  // it. A new job makes its checkpoint (first slot written and synced) before its output, so an
+  // empty checkpoint with no output is a job killed between the two syscalls that make it.
+  const fresh = o.resume && ckPath !== null && sizeOf(o.out) <= 0 && (sizeOf(ckPath) < 0 || isEmptyFile(ckPath));
   if (o.resume && ckPath && !fresh) {
     const prev = readCheckpoint(ckPath);
     if (prev.identity !== identity) {
@@ -152,17 +151,26 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   // Open the outputs, cut back to the checkpoint: no half-written line survives.
   // The format's library first: a missing one is reported before any file is made.
   await preload(outFormat, fileFormat(inp));
-  const out: Sink = toStdout ? stdoutSink() : fileSink('--out', o.out, o.resume && !fresh ? ck.outBytes : null, !columnar);
+  // A new job's checkpoint first, its first slot synced before any output exists: a job killed at
+  // any moment leaves no output, or a checkpoint --resume reads.
+  const ckFile: CheckpointFile | null = ckPath ? new CheckpointFile(ckPath, seq, { ...ck, outBytes: 0, errorBytes: 0 }) : null;
+  let out: Sink;
+  try {
+    out = toStdout ? stdoutSink() : fileSink('--out', o.out, o.resume && !fresh ? ck.outBytes : null, !columnar);
+  } catch (e) {
+    ckFile?.close();
+    if (seq < 0 && ckPath) rmSync(ckPath, { force: true });
+    throw e;
+  }
   let errs: Sink | null = null;
-  let ckFile: CheckpointFile | null = null;
   let records: RecordSink;
   try {
     records = await recordSink(outFormat, out, ids.vocabulary !== null || ids.stringIds);
     errs = errPath === null ? null : fileSink('--errors', errPath, o.resume && !fresh && sizeOf(errPath) >= 0 ? ck.errorBytes : null);
-    ckFile = ckPath ? new CheckpointFile(ckPath, seq) : null;
   } catch (e) {
     await out.close();
     await errs?.close();
+    ckFile?.close();
     throw e;
   }
   const resumedFrom = ck.nextLine;
