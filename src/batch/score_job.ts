@@ -139,7 +139,8 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
     ({ seq, ...ck } = prev);
     if (ck.complete) return { scored: ck.scored, errors: ck.errors, resumedFrom: ck.nextLine, lastLine: ck.nextLine - 1, complete: true, stopped: null, errorsFile: errPath };
     const outSize = sizeOf(o.out);
-    if (outSize < 0) throw new UserError(`--resume: ${o.out} is missing`);
+    // Missing is fine only before the first commit (killed between making the checkpoint and the output).
+    if (outSize < 0 && ck.outBytes > 0) throw new UserError(`--resume: ${o.out} is missing`);
     const errSize = errPath === null ? 0 : Math.max(0, sizeOf(errPath));
     if (outSize < ck.outBytes || errSize < ck.errorBytes) {
       throw new UserError(`--resume: ${o.out} is shorter than ${ckPath} says: it was changed or lost since (start again without --resume)`);
@@ -156,7 +157,7 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
   const ckFile: CheckpointFile | null = ckPath ? new CheckpointFile(ckPath, seq, { ...ck, outBytes: 0, errorBytes: 0 }) : null;
   let out: Sink;
   try {
-    out = toStdout ? stdoutSink() : fileSink('--out', o.out, o.resume && !fresh ? ck.outBytes : null, !columnar);
+    out = toStdout ? stdoutSink() : fileSink('--out', o.out, o.resume && !fresh && sizeOf(o.out) >= 0 ? ck.outBytes : null, !columnar);
   } catch (e) {
     ckFile?.close();
     if (seq < 0 && ckPath) rmSync(ckPath, { force: true });
