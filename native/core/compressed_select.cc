@@ -26,6 +26,16 @@ RS_INLINE_AVX512 __m512 bound16(const SelectTerms& s, __m512 e, __m512 cn, __m51
   return _mm512_fmadd_ps(v, _mm512_set1_ps(kSelectMargin), _mm512_set1_ps(kSelectSlack));
 }
 
+// Appends the lanes of mask `hits` (rows i + lane) and their values to idx/val at n.
+RS_INLINE_AVX512 void store_hits(__mmask16 hits, size_t i, __m512 v, uint32_t* idx, float* val, size_t& n) {
+  if (!hits) return;
+  const __m512i rows = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i)),
+                                        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  _mm512_mask_compressstoreu_epi32(idx + n, hits, rows);
+  _mm512_mask_compressstoreu_ps(val + n, hits, v);
+  n += static_cast<size_t>(__builtin_popcount(hits));
+}
+
 template <bool kBias, bool kQuant, bool kLoose>
 RS_INLINE_AVX512 void select16(const SelectTerms& s, size_t i, __mmask16 m, __m512 t, __m512 emax, SelectHits& h) {
   __m512 a = _mm512_maskz_loadu_ps(m, s.approx + i);
@@ -57,20 +67,8 @@ RS_INLINE_AVX512 void select16(const SelectTerms& s, size_t i, __mmask16 m, __m5
   const __m512 hi = _mm512_mask_add_ps(inf, known, a, e);
   const __mmask16 mlo = _mm512_mask_cmp_ps_mask(m, lo, t, _CMP_GT_OQ);
   const __mmask16 mhi = _mm512_mask_cmp_ps_mask(m, hi, t, _CMP_GE_OQ);
-  if (mlo) {
-    const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i)),
-                                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-    _mm512_mask_compressstoreu_epi32(h.lo_idx + h.nlo, mlo, idx);
-    _mm512_mask_compressstoreu_ps(h.lo_val + h.nlo, mlo, lo);
-    h.nlo += static_cast<size_t>(__builtin_popcount(mlo));
-  }
-  if (mhi) {
-    const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i)),
-                                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-    _mm512_mask_compressstoreu_epi32(h.hi_idx + h.nhi, mhi, idx);
-    _mm512_mask_compressstoreu_ps(h.hi_val + h.nhi, mhi, hi);
-    h.nhi += static_cast<size_t>(__builtin_popcount(mhi));
-  }
+  store_hits(mlo, i, lo, h.lo_idx, h.lo_val, h.nlo);
+  store_hits(mhi, i, hi, h.hi_idx, h.hi_val, h.nhi);
 }
 
 template <bool kBias, bool kQuant, bool kLoose>

@@ -4,7 +4,10 @@ import type { Encoder } from '../encoder/encoder.js';
 import { InvalidArgumentError, ModelError, OutOfRangeError } from '../errors.js';
 import type { Level } from '../native/addon.js';
 import { itemsOf, rank } from '../pipeline.js';
+import { UserError } from '../cli/user_error.js';
+import { LIMITS } from '../limits.js';
 import type { OutRow } from './columnar_out.js';
+import { parseUserLine, resolveHistory, userRecord } from './records.js';
 import type { IdResolver } from './vocabulary.js';
 
 /** One input line of this shard: a user to score, or why the line is bad. */
@@ -16,6 +19,33 @@ export interface Entry {
   indices?: number[];
   rows?: number[];
   error?: string;
+}
+
+/**
+ * An input line as a scorer entry: its user and history resolved, or, for a line that is bad (too
+ * long, not a user record, an id nobody knows, a user the output format refuses), its error.
+ * Other errors propagate. `value`: the record already decoded (Parquet, Arrow), else `text` is
+ * parsed as JSON.
+ */
+export function lineEntry(
+  line: { number: number; start: number; crcBefore: number; text: string; tooLong?: boolean; value?: unknown },
+  o: { ids: IdResolver; encoder: Encoder; unknown: 'error' | 'skip'; userError?: (user: ItemId) => string | null },
+): Entry {
+  const entry: Entry = { line: line.number, start: line.start, crcBefore: line.crcBefore };
+  try {
+    if (line.tooLong) throw new UserError(`line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes`);
+    const rec = line.value !== undefined ? userRecord(line.value, line.number) : parseUserLine(line.text, line.number);
+    const ue = o.userError?.(rec.user) ?? null;
+    if (ue !== null) throw new UserError(`line ${line.number}: ${ue}`);
+    const h = resolveHistory(rec.history, line.number, o.ids, o.encoder, o.unknown);
+    entry.user = rec.user;
+    entry.indices = h.indices;
+    entry.rows = h.rows;
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    entry.error = e.message;
+  }
+  return entry;
 }
 
 /** Errors the library raises for what a line holds (as opposed to files, bugs, the machine). */

@@ -24,11 +24,10 @@ import { UserError } from '../cli/user_error.js';
 import { type Checkpoint, CheckpointFile, jobIdentity, readCheckpoint } from './checkpoint.js';
 import { checkInput } from './input.js';
 import { type OutRow, type RecordSink, recordSink } from './columnar_out.js';
-import { type Entry, batchScorer } from './score_batch.js';
+import { type Entry, batchScorer, lineEntry } from './score_batch.js';
 import { outputFormat, preload } from './formats.js';
 import { type Sink, fileSink, isEmptyFile, sizeOf, stdoutSink } from './output.js';
 import { type ProgressStream, progress } from './progress.js';
-import { parseUserLine, resolveHistory, userRecord } from './records.js';
 import type { Shard, ShardLine } from './shard.js';
 import { fileFormat, inputLines } from './sources.js';
 import { IdResolver, type Vocabulary } from './vocabulary.js';
@@ -297,21 +296,8 @@ export async function score(o: ScoreOptions): Promise<ScoreSummary> {
         break;
       }
       if (line.value !== undefined || line.tooLong || !blank(line.text)) {
-        const entry: Entry = { line: line.number, start: line.start, crcBefore: line.crcBefore };
-        try {
-          if (line.tooLong) throw new UserError(`line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes`);
-          const rec = line.value !== undefined ? userRecord(line.value, line.number) : parseUserLine(line.text, line.number);
-          const ue = records.userError(rec.user);
-          if (ue !== null) throw new UserError(`line ${line.number}: ${ue}`);
-          const h = resolveHistory(rec.history, line.number, ids, encoder, unknown);
-          entry.user = rec.user;
-          entry.indices = h.indices;
-          entry.rows = h.rows;
-        } catch (e) {
-          if (!(e instanceof UserError)) throw e;
-          entry.error = e.message;
-          badSeen++;
-        }
+        const entry = lineEntry(line, { ids, encoder, unknown, userError: (u) => records.userError(u) });
+        if (entry.error !== undefined) badSeen++;
         batch.push(entry);
       }
       pending = { line: line.number + 1, bytes: line.end, crc: line.crc };

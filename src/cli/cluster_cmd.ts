@@ -129,15 +129,7 @@ export function clusterCommand(p: Command): void {
       },
     );
 
-  cl.command('split-catalogue <file>')
-    .description('split a catalogue by rows into P catalogue files keeping their ids (and split.json): a cluster job on the directory scores every chunk against every part and merges the top-k exactly')
-    .addOption(new Option('--parts <p>', 'parts').argParser(positive('--parts', 4096)).makeOptionMandatory())
-    .requiredOption('--out-dir <dir>', 'where part-P.rsc and split.json go')
-    .action(async (file: string, o: { parts: number; outDir: string }) => {
-      const { splitCatalogue } = await import('../cluster/index.js');
-      const m = await splitCatalogue({ catalogue: file, parts: o.parts, outDir: o.outDir });
-      console.log(`wrote ${o.outDir}: ${m.parts.length} parts of ${m.parts.map((p) => p.rows).join(', ')} items`);
-    });
+  splitCatalogueCommand(cl.command('split-catalogue <file>'));
 
   common(cl.command('status').description('chunks done/total, failures with reasons, live workers, ETA'))
     .requiredOption('--name <name>', 'the job name')
@@ -155,5 +147,18 @@ export function clusterCommand(p: Command): void {
       console.log(`workers   ${s.workers}`);
       console.log(`out dir   ${s.outDir}`);
       for (const f of s.failed) console.log(`failed    chunk ${f.index} (lines ${f.lines[0]}-${f.lines[1]}), ${f.attempts} attempts: ${f.reason}`);
+    });
+}
+
+/** `recscore catalogue split` (and `cluster split-catalogue`): its options and action on `cmd`. */
+export function splitCatalogueCommand(cmd: Command): Command {
+  return cmd
+    .description('split a catalogue by rows into P catalogue files keeping their ids (and split.json): a cluster job on the directory scores every chunk against every part and merges the top-k exactly')
+    .addOption(new Option('--parts <p>', 'parts').argParser(positive('--parts', 4096)).makeOptionMandatory())
+    .requiredOption('--out-dir <dir>', 'where part-P.rsc and split.json go')
+    .action(async (file: string, o: { parts: number; outDir: string }) => {
+      const { splitCatalogue } = await import('../cluster/split.js');
+      const m = await splitCatalogue({ catalogue: file, parts: o.parts, outDir: o.outDir });
+      console.log(`wrote ${o.outDir}: ${m.parts.length} parts of ${m.parts.map((p) => p.rows).join(', ')} items`);
     });
 }

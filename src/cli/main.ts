@@ -15,7 +15,7 @@ import { LIMITS } from '../limits.js';
 import { type Level, packageRoot } from '../native/addon.js';
 import { VERSION } from '../version.js';
 import { buildCatalogue, inspectCatalogue, upgradeCatalogue } from './catalogue_cmd.js';
-import { clusterCommand } from './cluster_cmd.js';
+import { clusterCommand, splitCatalogueCommand } from './cluster_cmd.js';
 import { demo } from './demo.js';
 import { type EvalSession, evaluate } from '../eval/evaluate.js';
 import { failure } from './failure.js';
@@ -75,16 +75,7 @@ export function program(): Command {
       console.log(`wrote ${out}: ${r.size} items, format version ${r.from} -> ${r.to}`);
     });
 
-  cat
-    .command('split <file>')
-    .description('split a catalogue by rows into P catalogue files keeping their ids (and split.json), for cluster jobs larger than one machine')
-    .addOption(new Option('--parts <p>', 'parts').argParser(positive('--parts', 4096)).makeOptionMandatory())
-    .requiredOption('--out-dir <dir>', 'where part-P.rsc and split.json go')
-    .action(async (file: string, o: { parts: number; outDir: string }) => {
-      const { splitCatalogue } = await import('../cluster/split.js');
-      const m = await splitCatalogue({ catalogue: file, parts: o.parts, outDir: o.outDir });
-      console.log(`wrote ${o.outDir}: ${m.parts.length} parts of ${m.parts.map((x) => x.rows).join(', ')} items`);
-    });
+  splitCatalogueCommand(cat.command('split <file>'));
 
   scoreCommand(p);
   clusterCommand(p);

@@ -15,11 +15,8 @@ import type { Encoder } from '../encoder/encoder.js';
 import { recordSink, type OutRow } from '../batch/columnar_out.js';
 import { linesOf } from '../batch/jsonl.js';
 import { fileSink } from '../batch/output.js';
-import { parseUserLine, resolveHistory } from '../batch/records.js';
-import { type Entry, batchScorer } from '../batch/score_batch.js';
+import { type Entry, batchScorer, lineEntry } from '../batch/score_batch.js';
 import { IdResolver, type Vocabulary } from '../batch/vocabulary.js';
-import { UserError } from '../cli/user_error.js';
-import { LIMITS } from '../limits.js';
 import type { Level } from '../native/addon.js';
 import { type ChunkPlan, type JobOptions, partName } from './manifest.js';
 
@@ -157,19 +154,8 @@ export async function scoreChunk(j: ChunkJob): Promise<{ scored: number; errors:
       lines++;
       crc = line.crc;
       if (!line.tooLong && blank(line.text)) continue;
-      const entry: Entry = { line: line.number, start: line.start, crcBefore: line.crcBefore };
-      try {
-        if (line.tooLong) throw new UserError(`line ${line.number}: longer than ${LIMITS.maxLineBytes} bytes`);
-        const rec = parseUserLine(line.text, line.number);
-        const h = resolveHistory(rec.history, line.number, ids, j.encoder, o.unknown);
-        entry.user = rec.user;
-        entry.indices = h.indices;
-        entry.rows = h.rows;
-      } catch (e) {
-        if (!(e instanceof UserError)) throw e;
-        entry.error = e.message;
-        badSeen++;
-      }
+      const entry = lineEntry(line, { ids, encoder: j.encoder, unknown: o.unknown });
+      if (entry.error !== undefined) badSeen++;
       batch.push(entry);
       // A bad line beyond the limit: score what is before it (the scorer may find more) and fail.
       if (badSeen > o.maxErrors) await flush(true);

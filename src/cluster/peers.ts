@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import type { ConnectionOptions } from 'node:tls';
 
 import { InvalidArgumentError, PeerMissingError } from '../errors.js';
+import { redactUrl } from '../redact_url.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type BullMQ = typeof import('bullmq');
@@ -69,8 +70,8 @@ export async function connected(client: RedisClient, url: string, onError: (e: E
     });
   } catch (e) {
     client.disconnect();
-    const msg = (e as Error).message.split(url).join(redact(url));
-    throw new ClusterConnectError(`cannot use Redis at ${redact(url)}: ${msg}`);
+    const msg = (e as Error).message.split(url).join(redactUrl(url));
+    throw new ClusterConnectError(`cannot use Redis at ${redactUrl(url)}: ${msg}`);
   }
   client.on('error', onError);
 }
@@ -80,16 +81,5 @@ export class ClusterConnectError extends InvalidArgumentError {
   constructor(message: string) {
     super(message);
     this.name = 'ClusterConnectError';
-  }
-}
-
-/** The URL without its password (for messages). */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return `${url.split(':')[0]}://…`;
   }
 }

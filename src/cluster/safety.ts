@@ -8,7 +8,7 @@ import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, resolve, sep } from 'node:path';
 
 import { InvalidArgumentError } from '../errors.js';
-import { redact } from './peers.js';
+import { redactUrl } from '../redact_url.js';
 
 /** A job the worker must not run (outside the roots, unsigned, altered, another contract). */
 export class JobRefusedError extends Error {
@@ -106,7 +106,7 @@ export async function checkEvictionPolicy(client: InfoClient, url: string): Prom
   if (!m) return;
   if (m[1] !== 'noeviction') {
     throw new ClusterConfigError(
-      `Redis at ${redact(url)} has maxmemory-policy ${m[1]}: it may evict queued jobs, which BullMQ cannot recover. Set it to noeviction: redis-cli CONFIG SET maxmemory-policy noeviction (and maxmemory-policy noeviction in redis.conf, or the parameter group of a managed Redis)`,
+      `Redis at ${redactUrl(url)} has maxmemory-policy ${m[1]}: it may evict queued jobs, which BullMQ cannot recover. Set it to noeviction: redis-cli CONFIG SET maxmemory-policy noeviction (and maxmemory-policy noeviction in redis.conf, or the parameter group of a managed Redis)`,
     );
   }
 }

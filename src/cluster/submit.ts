@@ -14,7 +14,8 @@ import { fileFormat } from '../batch/sources.js';
 import { InvalidArgumentError } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import { MANIFEST, type Manifest, SUCCESS, identityOf, makeManifest, manifestText, partName, readManifest, sha256 } from './manifest.js';
-import { type RedisClient, bullmq, connected, redact, redisClient } from './peers.js';
+import { redactUrl } from '../redact_url.js';
+import { type RedisClient, bullmq, connected, redisClient } from './peers.js';
 import { type ChunkPayload, DEFAULT_QUEUE, checkName, chunkJobId, jobKeys } from './protocol.js';
 import { ClusterConfigError, checkEvictionPolicy, sign } from './safety.js';
 import { SPLIT, readSplit, splitDigest } from './split.js';
@@ -277,12 +278,12 @@ export async function waitForJob(o: WaitOptions): Promise<{ ok: boolean; status:
         if (e instanceof ClusterConfigError) {
           if (!seen) throw e;
           throw new ClusterConfigError(
-            `Redis at ${redact(o.redis)} no longer has job ${o.name} (restarted without persistence, or flushed): its queued chunks are lost; submit it again (committed parts are kept)`,
+            `Redis at ${redactUrl(o.redis)} no longer has job ${o.name} (restarted without persistence, or flushed): its queued chunks are lost; submit it again (committed parts are kept)`,
           );
         }
         // Redis unreachable for a while: ioredis reconnects; give up after redisTimeoutMs.
         down ??= Date.now();
-        if (Date.now() - down > (o.redisTimeoutMs ?? 60_000)) throw new ClusterConfigError(`lost Redis at ${redact(o.redis)}: ${(e as Error).message}`);
+        if (Date.now() - down > (o.redisTimeoutMs ?? 60_000)) throw new ClusterConfigError(`lost Redis at ${redactUrl(o.redis)}: ${(e as Error).message}`);
         await new Promise((r) => setTimeout(r, o.pollMs ?? 500));
         continue;
       }

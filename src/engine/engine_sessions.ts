@@ -18,6 +18,7 @@
 import type { ItemId } from '../catalogue/catalogue.js';
 import { InvalidArgumentError, SessionStoreError } from '../errors.js';
 import { LIMITS } from '../limits.js';
+import { PerUserQueue } from '../sessions/per_user_queue.js';
 import type { SessionRecord, SessionStore } from '../sessions/store.js';
 import { arrayLike, optionsObject } from '../validate.js';
 import type { ScoringEngine } from './engine.js';
@@ -36,7 +37,7 @@ export interface SessionRecommendOptions {
 export class EngineSessions {
   readonly #engine: ScoringEngine;
   readonly #store: SessionStore;
-  #tails = new Map<ItemId, Promise<unknown>>();
+  readonly #queue = new PerUserQueue();
   #pending = new Set<Promise<unknown>>();
 
   /** @internal */
@@ -181,17 +182,7 @@ export class EngineSessions {
 
   /** Runs fn after every earlier call for the same user has settled (per-user ordering), tracked for close. */
   #serial<T>(user: ItemId, stack: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#tails.get(user) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#tails.set(user, tail);
-    void tail.then(() => {
-      if (this.#tails.get(user) === tail) this.#tails.delete(user);
-    });
-    const q = next.catch((e: unknown) => {
+    const q = this.#queue.run(user, fn).catch((e: unknown) => {
       throw withCallerStack(e instanceof Error ? e : new Error(String(e)), stack);
     });
     this.#pending.add(q);

@@ -30,7 +30,6 @@ export interface Selection {
  */
 export type WorkerTask =
   | ({ op: 'recommend'; histories: number[][]; states?: Float32Array; stateUsers?: Int32Array } & Selection)
-  | { op: 'step'; state: Float32Array | null; events: number[] }
   /** Several users' states (stateSize floats each; fresh[u]: the model's initial state instead), each stepped over its events. */
   | { op: 'steps'; states: Float32Array; fresh: Uint8Array; events: number[][] }
   | { op: 'ready' }
@@ -39,7 +38,6 @@ export type WorkerTask =
 /** `worker`: the answering worker's thread id (stats count per worker). */
 export type WorkerResult =
   | { ok: true; worker: number; k: number; rows: Int32Array; scores: Float32Array }
-  | { ok: true; worker: number; state: Float32Array | null }
   | { ok: true; worker: number; states: Float32Array }
   | { ok: true; worker: number; ready: true }
   | { ok: false; error: ErrorShape };

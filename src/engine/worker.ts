@@ -31,13 +31,6 @@ export default async function run(task: WorkerTask): Promise<WorkerResult> {
       if (!init.testHooks) throw new Error('unknown task');
       process.exit(3); // simulates a worker dying mid-batch (tests only)
     }
-    if (task.op === 'step') {
-      // One user's new events, in order, from its stored state (a fresh one when null: a session
-      // re-encoded from its recent items), O(1) per event.
-      const st = task.state ? encoder.restoreState(task.state) : encoder.initialState(1);
-      for (const id of task.events) encoder.stepSync(st, [id]);
-      return { ok: true, worker: threadId, state: st.toFloat32Array() };
-    }
     if (task.op === 'steps') return { ok: true, worker: threadId, states: stepMany(encoder, task.states, task.fresh, task.events) };
     if (task.op !== 'recommend') throw new Error('unknown task');
     const users = task.histories.length;

@@ -15,7 +15,8 @@ import type { ItemId } from '../catalogue/catalogue.js';
 import { ClosedError, FileError, InvalidArgumentError } from '../errors.js';
 import { fileError, regularFile } from '../file_check.js';
 import { describe, optionalPositiveInt } from '../validate.js';
-import { checkContents, checkUser, PerUserQueue, ttlOption } from './record_codec.js';
+import { PerUserQueue } from './per_user_queue.js';
+import { checkContents, checkUser, ttlOption } from './record_codec.js';
 import type { SessionRecord, SessionStore as AsyncSessionStore, SessionUpdate } from './store.js';
 
 export interface SessionOptions {

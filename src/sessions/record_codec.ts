@@ -139,22 +139,3 @@ export function checkContents(c: unknown, historyLimit: number): SessionContents
   if (typeof model !== 'string') throw new InvalidArgumentError(`an update's model must be a string, got ${describe(model)}`);
   return { state, history: history.length > historyLimit ? history.slice(-historyLimit) : history, model };
 }
-
-/** Runs tasks one after another per user (each after every earlier one for that user settled). */
-export class PerUserQueue {
-  #tails = new Map<ItemId, Promise<unknown>>();
-
-  run<T>(user: ItemId, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#tails.get(user);
-    const next = prev ? prev.then(fn, fn) : fn();
-    const tail = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#tails.set(user, tail);
-    void tail.then(() => {
-      if (this.#tails.get(user) === tail) this.#tails.delete(user);
-    });
-    return next;
-  }
-}

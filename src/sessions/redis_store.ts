@@ -13,7 +13,9 @@ import { inspect } from 'node:util';
 import type { ItemId } from '../catalogue/catalogue.js';
 import { ClosedError, InvalidArgumentError, PeerMissingError, SessionStoreError } from '../errors.js';
 import { describe, optionalPositiveInt } from '../validate.js';
-import { CAS_END, CAS_START, casBytes, checkContents, checkUser, decodeRecord, encodeRecord, newTag, PerUserQueue, ttlOption } from './record_codec.js';
+import { redactUrl } from '../redact_url.js';
+import { PerUserQueue } from './per_user_queue.js';
+import { CAS_END, CAS_START, casBytes, checkContents, checkUser, decodeRecord, encodeRecord, newTag, ttlOption } from './record_codec.js';
 import type { SessionRecord, SessionStore, SessionUpdate } from './store.js';
 
 /** What the store needs of a client: ioredis's `Redis` has all of it. */
@@ -76,16 +78,7 @@ function ioredis(): RedisCtor {
   return loaded;
 }
 
-/** The URL with its password replaced by ***; only its scheme when it does not parse. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return `${/^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0] ?? ''}…`;
-  }
-}
+export { redactUrl };
 
 // KEYS[1] the user's key; ARGV[1] the expected version+tag ('' for no record), ARGV[2] the new
 // record ('' to delete), ARGV[3] the TTL (ms; 0: none). Returns {1} when written, {0, current} otherwise.

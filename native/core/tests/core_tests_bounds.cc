@@ -29,15 +29,7 @@ struct BoundStats {
 
 // Checks |s_j - a_j| <= E'_j for every row of every user of D on one route; returns the tightness.
 BoundStats check_bounds(const QuantData& D, const Compressed& c, const Route& route, CompactPath* path) {
-  ScoreRequest r;
-  r.items = D.x.data();
-  r.n = D.n;
-  r.d = D.d;
-  r.bias = D.bias.empty() ? nullptr : D.bias.data();
-  r.users = D.users.data();
-  r.b = D.b;
-  r.k = 1;
-  r.isa = route.level;
+  const ScoreRequest r = quant_request(D, 1, route.level);
   const CompressedView v = route_view(c, route);
   std::vector<float> approx(D.n), err(D.n);
   BoundStats st;
@@ -154,6 +146,21 @@ QuantData subnormal_rows(size_t d, QuantGen& g) {
   return D;
 }
 
+
+// On the int8 worst case for a user code range (127: VNNI, 63: madd's 7-bit codes), the path's
+// bound is nearly reached and needs its user term.
+void int8_bound_reached(uint32_t seed, int range, CompactPath path) {
+  QuantGen g(seed);
+  for (size_t d : {2u, 7u, 64u, 130u}) {
+    const BoundStats st = bounds_all_routes(aligned_int8(d, g, range), Precision::kInt8, path);
+    if (!has(path)) continue;
+    std::printf("       %s d=%zu: max |s-a|/E' = %.4f, rows past the float path's bound %zu of %zu\n", compact_path_name(path), d,
+                st.max_ratio, st.over_reduced, st.checked);
+    CHECK(st.checked == 2000);
+    CHECK(st.max_ratio > 0.45);      // the worst case comes close to the bound
+    CHECK(st.over_reduced > 1000);   // and needs the user's rounding term
+  }
+}
 }  // namespace
 
 void core_tests::quant_bound_tests() {
@@ -184,31 +191,8 @@ void core_tests::quant_bound_tests() {
     }
   });
 
-  run("vnni_bound_is_nearly_reached_and_needs_the_user_term", [] {
-    QuantGen g(7);
-    for (size_t d : {2u, 7u, 64u, 130u}) {
-      const BoundStats st = bounds_all_routes(aligned_int8(d, g), Precision::kInt8, CompactPath::kVnni);
-      if (!has(CompactPath::kVnni)) continue;
-      std::printf("       vnni d=%zu: max |s-a|/E' = %.4f, rows past the float path's bound %zu of %zu\n", d,
-                  st.max_ratio, st.over_reduced, st.checked);
-      CHECK(st.checked == 2000);
-      CHECK(st.max_ratio > 0.45);      // the worst case comes close to the bound
-      CHECK(st.over_reduced > 1000);   // and needs the user's rounding term
-    }
-  });
-
-  run("madd_bound_is_nearly_reached_and_needs_the_user_term", [] {
-    QuantGen g(9);
-    for (size_t d : {2u, 7u, 64u, 130u}) {
-      const BoundStats st = bounds_all_routes(aligned_int8(d, g, 63), Precision::kInt8, CompactPath::kMadd);
-      if (!has(CompactPath::kMadd)) continue;
-      std::printf("       madd d=%zu: max |s-a|/E' = %.4f, rows past the float path's bound %zu of %zu\n", d,
-                  st.max_ratio, st.over_reduced, st.checked);
-      CHECK(st.checked == 2000);
-      CHECK(st.max_ratio > 0.45);      // the worst case comes close to the bound
-      CHECK(st.over_reduced > 1000);   // and needs the user's rounding term
-    }
-  });
+  run("vnni_bound_is_nearly_reached_and_needs_the_user_term", [] { int8_bound_reached(7, 127, CompactPath::kVnni); });
+  run("madd_bound_is_nearly_reached_and_needs_the_user_term", [] { int8_bound_reached(9, 63, CompactPath::kMadd); });
 
   run("bf16dot_bound_is_nearly_reached_and_needs_the_user_and_daz_terms", [] {
     QuantGen g(8);

@@ -30,17 +30,9 @@ void expect_exact(const QuantData& D, Precision p, const std::vector<size_t>& ks
   std::vector<int32_t> offsets = D.offsets, excl = D.excl;
   if (!offsets.empty()) prepare_exclusions(offsets.data(), excl.data(), D.b, D.n);
   for (size_t k : ks) {
-    ScoreRequest r;
-    r.items = D.x.data();
-    r.n = D.n;
-    r.d = D.d;
-    r.bias = D.bias.empty() ? nullptr : D.bias.data();
-    r.users = D.users.data();
-    r.b = D.b;
-    r.k = k;
+    ScoreRequest r = quant_request(D, k, Level::kScalar);
     r.excl_offsets = offsets.empty() ? nullptr : offsets.data();
     r.excl_rows = offsets.empty() ? nullptr : excl.data();
-    r.isa = Level::kScalar;
     std::vector<int32_t> ref_rows(D.b * k), rows(D.b * k), cand(D.b);
     std::vector<float> ref_scores(D.b * k), scores(D.b * k);
     score_topk(r, ref_rows.data(), ref_scores.data());

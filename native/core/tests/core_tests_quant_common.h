@@ -43,6 +43,20 @@ inline std::vector<Route> quant_routes(recscore::Precision p, size_t d) {
   return v;
 }
 
+// A request for D's users over D's rows (and bias), k results each, at `level`.
+inline recscore::ScoreRequest quant_request(const QuantData& D, size_t k, recscore::Level level) {
+  recscore::ScoreRequest r;
+  r.items = D.x.data();
+  r.n = D.n;
+  r.d = D.d;
+  r.bias = D.bias.empty() ? nullptr : D.bias.data();
+  r.users = D.users.data();
+  r.b = D.b;
+  r.k = k;
+  r.isa = level;
+  return r;
+}
+
 inline recscore::CompressedView route_view(const recscore::Compressed& c, const Route& r) {
   recscore::CompressedView v = c.view();
   if (!r.terms) v.cnorm = nullptr;
